@@ -1,0 +1,204 @@
+"""Queue transitions: claim, finish, shunt, and recovery of stale claims.
+
+Claims are optimistic compare-and-set updates (`UPDATE … WHERE id=? AND state=?`) and
+only the process whose update changed a row owns it. That works the same on SQLite and
+PostgreSQL and is safe for several runner processes on one database. A claim that is
+never finished (the process died) is handed back after `stale_after`; a row that keeps
+dying is shunted after `max_attempts` so one poisonous message cannot loop forever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import Message, MessageState, Outbox, OutboxState, utcnow
+
+# Allowed transitions of Message.state; anything else is a programming error.
+TRANSITIONS: dict[str, set[str]] = {
+    MessageState.RECEIVED: {MessageState.ANALYSING, MessageState.SHUNTED},
+    MessageState.ANALYSING: {
+        MessageState.DRAFTED,
+        MessageState.SUPPRESSED,
+        MessageState.SHUNTED,
+        MessageState.RECEIVED,
+    },
+    MessageState.DRAFTED: {MessageState.APPROVED, MessageState.SUPPRESSED, MessageState.RECEIVED},
+    MessageState.SUPPRESSED: {MessageState.RECEIVED},
+    MessageState.APPROVED: {MessageState.SENT, MessageState.DRAFTED},
+    MessageState.SENT: set(),
+    MessageState.SHUNTED: {MessageState.RECEIVED},
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def check_transition(old: str, new: str) -> None:
+    if new not in TRANSITIONS.get(old, set()):
+        raise InvalidTransition(f"message cannot go from {old!r} to {new!r}")
+
+
+def claim_messages(
+    engine: Engine, *, worker: str, limit: int = 10, from_state: str = MessageState.RECEIVED
+) -> list[int]:
+    """Claim up to `limit` messages in `from_state` for `worker`; return their ids."""
+    with session_scope(engine) as session:
+        candidates = session.exec(
+            select(Message.id)
+            .where(Message.state == from_state)
+            .order_by(col(Message.id))
+            .limit(limit)
+        ).all()
+        claimed: list[int] = []
+        now = utcnow()
+        for msg_id in candidates:
+            result = session.execute(
+                update(Message)
+                .where(col(Message.id) == msg_id, col(Message.state) == from_state)
+                .values(
+                    state=MessageState.ANALYSING,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=Message.attempts + 1,  # type: ignore[operator]
+                )
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(int(msg_id))  # type: ignore[arg-type]
+        return claimed
+
+
+def set_state(
+    session: Session,
+    message: Message,
+    new_state: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Move `message` to `new_state` (validated) and write the audit row."""
+    old = message.state
+    check_transition(old, new_state)
+    message.state = new_state
+    if new_state in (MessageState.DRAFTED, MessageState.SUPPRESSED, MessageState.SHUNTED):
+        message.claimed_by = None
+        message.claimed_at = None
+    if new_state == MessageState.SHUNTED:
+        message.error = reason
+    if new_state == MessageState.SUPPRESSED:
+        message.suppression_reason = reason
+    session.add(message)
+    audit(
+        session,
+        actor=actor,
+        action=f"message.{new_state}",
+        entity_type="message",
+        entity_id=message.id,
+        details={"from": old, "reason": reason, **(details or {})},
+    )
+
+
+def shunt(engine: Engine, message_id: int, *, actor: str, reason: str) -> None:
+    """Keep the message, visible and replayable, with the reason it failed."""
+    with session_scope(engine) as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return
+        if message.state != MessageState.SHUNTED:
+            message.state = MessageState.SHUNTED
+            message.error = reason[:10_000]
+            message.claimed_by = None
+            message.claimed_at = None
+            session.add(message)
+            audit(
+                session,
+                actor=actor,
+                action="message.shunted",
+                entity_type="message",
+                entity_id=message_id,
+                details={"reason": reason[:2000]},
+            )
+
+
+def requeue(engine: Engine, message_ids: list[int], *, actor: str) -> int:
+    """Put shunted (or suppressed) messages back to `received` for another try."""
+    count = 0
+    with session_scope(engine) as session:
+        for msg in session.exec(select(Message).where(col(Message.id).in_(message_ids))).all():
+            if msg.state in (MessageState.SHUNTED, MessageState.SUPPRESSED):
+                set_state(session, msg, MessageState.RECEIVED, actor=actor, reason="requeued")
+                msg.attempts = 0
+                msg.error = None
+                count += 1
+    return count
+
+
+def recover_stale(
+    engine: Engine,
+    *,
+    stale_after: timedelta,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Hand back claims older than `stale_after`; shunt rows past `max_attempts`.
+
+    Returns (requeued, shunted).
+    """
+    now = now or utcnow()
+    cutoff = now - stale_after
+    requeued = shunted = 0
+    with session_scope(engine) as session:
+        stale = session.exec(
+            select(Message).where(
+                Message.state == MessageState.ANALYSING, col(Message.claimed_at) < cutoff
+            )
+        ).all()
+        for msg in stale:
+            if msg.attempts >= max_attempts:
+                msg.state = MessageState.SHUNTED
+                msg.error = f"gave up after {msg.attempts} attempts (claim by {msg.claimed_by} went stale)"
+                shunted += 1
+                action = "message.shunted"
+            else:
+                msg.state = MessageState.RECEIVED
+                requeued += 1
+                action = "message.recovered"
+            audit(
+                session,
+                actor="system",
+                action=action,
+                entity_type="message",
+                entity_id=msg.id,
+                details={"claimed_by": msg.claimed_by, "attempts": msg.attempts},
+            )
+            msg.claimed_by = None
+            msg.claimed_at = None
+            session.add(msg)
+        stale_out = session.exec(
+            select(Outbox).where(
+                Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < cutoff
+            )
+        ).all()
+        for row in stale_out:
+            # The sender died mid-send: we cannot know whether the relay accepted it.
+            # Never resend blindly; a human decides (see gateway.sender).
+            row.state = OutboxState.UNCERTAIN
+            row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
+            session.add(row)
+            audit(
+                session,
+                actor="system",
+                action="outbox.uncertain",
+                entity_type="outbox",
+                entity_id=row.id,
+                details={"claimed_by": row.claimed_by},
+            )
+    return requeued, shunted
