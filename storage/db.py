@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
@@ -30,14 +30,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for `url` with the pragmas and pool this project relies on."""
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
+        memory = db_path in ("", ":memory:")
+        if not memory:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
-            # Fresh connection per checkout: no connection ever crosses threads.
-            poolclass=NullPool,
+            # The pool hands each checkout its own connection exclusively, so no sqlite3
+            # connection is ever used by two threads at once; in-memory databases would
+            # vanish with their connection, so they get exactly one.
+            **({"poolclass": StaticPool} if memory else {"pool_size": 8, "max_overflow": 8}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's implicit transactions would defer BEGIN; take the write lock at

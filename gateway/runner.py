@@ -1,0 +1,68 @@
+"""Drive runners: claim → process → finish, or shunt; until idle or until told to stop.
+
+A runner is anything with a `name` and `run_once() -> int` (items handled, 0 = idle).
+Runners hold no state between calls that the database does not also hold, so any number
+of processes may run them against one database, and a crashed one loses nothing:
+`storage.queue.recover_stale` hands its claims back on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from storage.queue import recover_stale
+
+log = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    name: str
+
+    def run_once(self) -> int: ...
+
+
+def recover(engine: Engine, *, stale_after_seconds: int, max_attempts: int) -> None:
+    requeued, shunted = recover_stale(
+        engine, stale_after=timedelta(seconds=stale_after_seconds), max_attempts=max_attempts
+    )
+    if requeued or shunted:
+        log.warning("recovered stale claims: %d requeued, %d shunted", requeued, shunted)
+
+
+def run_until_idle(runners: Sequence[Runner], *, max_rounds: int = 1_000_000) -> int:
+    """Run every runner until a full round handles nothing; return items handled."""
+    total = 0
+    for _ in range(max_rounds):
+        handled = sum(_safe_run(r) for r in runners)
+        total += handled
+        if handled == 0:
+            break
+    return total
+
+
+def run_forever(
+    runners: Sequence[Runner], stop: threading.Event, *, poll_interval: float = 1.0
+) -> None:
+    """Run until `stop` is set, sleeping `poll_interval` whenever a round was idle."""
+    while not stop.is_set():
+        handled = sum(_safe_run(r) for r in runners)
+        if handled == 0:
+            stop.wait(poll_interval)
+
+
+def _safe_run(runner: Runner) -> int:
+    # A runner's own code shunts per item; an exception here is an infrastructure
+    # problem (database gone). Log it, back off a little, and keep the loop alive.
+    try:
+        return runner.run_once()
+    except Exception:
+        log.exception("runner %s failed; will retry", runner.name)
+        time.sleep(0.5)
+        return 0

@@ -1,0 +1,142 @@
+"""The SMTP front door (aiosmtpd): validate, store durably, then answer 250.
+
+Handlers stay thin: RCPT checks the recipient against the configured list (never an
+open relay: anything else is 550 at RCPT time), DATA hands the bytes to `ingest` in a
+worker thread so one slow commit does not stall other connections, and only a
+committed ingest earns a 250. A storage error answers 451 so the sending MTA keeps the
+message and retries; the size cap is enforced by aiosmtpd itself with 552.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy.engine import Engine
+
+from gateway.config import Config, ConfigError, SmtpConfig, secret
+from gateway.ingest import IngestResult, ingest
+
+log = logging.getLogger(__name__)
+
+IngestFn = Callable[..., IngestResult]
+
+
+def redact(addr: str) -> str:
+    """a***@example.com: enough to correlate in logs, not enough to harvest."""
+    local, _, domain = addr.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+class RecipientPolicy:
+    """Which envelope recipients we accept: exact addresses and whole @domains."""
+
+    def __init__(self, recipients: list[str]) -> None:
+        self.addresses = {r.lower() for r in recipients if not r.startswith("@")}
+        self.domains = {r[1:].lower() for r in recipients if r.startswith("@")}
+
+    def accepts(self, address: str) -> bool:
+        addr = address.strip().lower()
+        if addr in self.addresses:
+            return True
+        _, at, domain = addr.rpartition("@")
+        return bool(at) and domain in self.domains
+
+
+class IngestHandler:
+    """aiosmtpd handler: RCPT policy and durable DATA."""
+
+    def __init__(self, engine: Engine, config: SmtpConfig, *, ingest_fn: IngestFn = ingest):
+        self.engine = engine
+        self.policy = RecipientPolicy(config.recipients)
+        self.ingest_fn = ingest_fn
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not self.policy.accepts(address):
+            log.info("rejected recipient %s", redact(address))
+            return "550 5.1.1 Recipient not accepted here (relaying denied)"
+        # A custom handle_RCPT must record the recipient itself.
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):  # pragma: no cover - decode_data is off
+            raw = raw.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        try:
+            result = await asyncio.to_thread(
+                self.ingest_fn,
+                self.engine,
+                raw,
+                source=f"smtp:{peer}",
+                envelope_from=envelope.mail_from,
+                envelope_to=list(envelope.rcpt_tos),
+            )
+        except Exception as exc:
+            log.error("storage failed, answering 451: %s: %s", type(exc).__name__, exc)
+            return "451 4.3.0 Temporary storage failure, please retry later"
+        note = " (duplicate)" if result.duplicate else ""
+        return f"250 2.0.0 Stored as #{result.message_pk}{note}"
+
+
+class _Authenticator:
+    def __init__(self, username: str, password_env: str) -> None:
+        self.username = username
+        self.password_env = password_env
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        ok = user == self.username and password == secret(self.password_env)
+        return AuthResult(success=ok)
+
+
+def tls_context(config: SmtpConfig, base: Callable[[str], Any]) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(str(base(config.tls_cert)), str(base(config.tls_key)))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[smtp] cannot load tls_cert/tls_key: {exc}") from exc
+    return ctx
+
+
+def make_controller(
+    config: Config, engine: Engine, *, port: int | None = None, ingest_fn: IngestFn = ingest
+) -> Controller:
+    smtp = config.smtp
+    handler = IngestHandler(engine, smtp, ingest_fn=ingest_fn)
+    kwargs: dict[str, Any] = {
+        "data_size_limit": smtp.max_message_size,
+        "enable_SMTPUTF8": True,
+        "ident": "supportgate ESMTP",
+    }
+    ctx = tls_context(smtp, config.resolve_path)
+    if ctx is not None:
+        kwargs["tls_context"] = ctx
+        kwargs["require_starttls"] = smtp.require_starttls
+    if smtp.auth_required:
+        kwargs["authenticator"] = _Authenticator(smtp.auth_username, smtp.auth_password_env)
+        kwargs["auth_required"] = True
+        kwargs["auth_require_tls"] = ctx is not None
+    return Controller(
+        handler,
+        hostname=smtp.host,
+        port=smtp.port if port is None else port,
+        server_hostname=smtp.hostname,
+        ready_timeout=10.0,
+        **kwargs,
+    )
