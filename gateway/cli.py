@@ -469,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosmtpd logs every SMTP command at INFO; that is a flood, not an audit trail.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
         if getattr(args, "no_config", False):
             config = Config()
