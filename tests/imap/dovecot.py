@@ -1,0 +1,213 @@
+"""A real Dovecot built from declared users, torn down with SIGTERM, and mail to feed it.
+
+The factory writes a private config (127.0.0.1, a free port, passwd-file users, maildir
+in a temporary directory), starts `dovecot -F` and waits for the `* OK` greeting. As
+root, Dovecot refuses to run its login and internal processes as root, so those run as
+the `dovenull`/`dovecot` system users and the mail belongs to an unprivileged uid. The
+temporary directory is made outside pytest's 0700 tmp tree so those users can reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+
+DOVECOT = shutil.which("dovecot") or (
+    "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+)
+
+CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:{d}/mail/%u/Maildir
+mail_fsync = never
+first_valid_uid = 1
+first_valid_gid = 1
+{users}
+passdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _accounts() -> tuple[str, int, int]:
+    """(dovecot service settings, mail uid, mail gid) for the user we run as."""
+    if os.geteuid() != 0:
+        return "", os.getuid(), os.getgid()
+    internal = pwd.getpwnam("dovecot")
+    settings = (
+        "default_internal_user = dovecot\n"
+        "default_internal_group = dovecot\n"
+        "default_login_user = dovenull\n"
+    )
+    return settings, internal.pw_uid, internal.pw_gid
+
+
+@dataclass
+class Dovecot:
+    """A running private Dovecot and helpers to play 'another mail client'."""
+
+    dir: Path
+    port: int
+    users: dict[str, str]
+    uid: int
+    gid: int
+    process: subprocess.Popen[bytes] | None = None
+    clients: list[IMAPClient] = field(default_factory=list)
+    host: str = "127.0.0.1"
+
+    def client(self, user: str = "alice") -> IMAPClient:
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        client.login(user, self.users[user])
+        self.clients.append(client)
+        return client
+
+    def append(
+        self,
+        messages: list[bytes],
+        *,
+        user: str = "alice",
+        folder: str = "INBOX",
+        flags: tuple[bytes, ...] = (),
+    ) -> None:
+        client = self.client(user)
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        for start in range(0, len(messages), 100):
+            chunk = messages[start : start + 100]
+            client.multiappend(folder, [{"msg": m, "flags": flags} for m in chunk])
+
+    def log_text(self) -> str:
+        path = self.dir / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                client.logout()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def _write_config(server: Dovecot, service_users: str) -> Path:
+    d = server.dir
+    for sub in ("run", "state", "mail"):
+        (d / sub).mkdir()
+    lines = [
+        f"{user}:{{PLAIN}}{password}:{server.uid}:{server.gid}::{d}/mail/{user}"
+        for user, password in server.users.items()
+    ]
+    (d / "passwd").write_text("\n".join(lines) + "\n")
+    for user in server.users:
+        (d / "mail" / user).mkdir()
+    for path in [d / "mail", *(d / "mail").iterdir()]:
+        os.chown(path, server.uid, server.gid)
+    conf = d / "dovecot.conf"
+    conf.write_text(CONF.format(d=d, port=server.port, users=service_users))
+    return conf
+
+
+def _wait_for_greeting(server: Dovecot, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        assert server.process is not None
+        if server.process.poll() is not None:
+            raise RuntimeError(f"dovecot exited early:\n{server.log_text()}")
+        try:
+            with socket.create_connection((server.host, server.port), timeout=1) as sock:
+                if sock.recv(200).startswith(b"* OK"):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"dovecot did not greet within 10 s:\n{server.log_text()}")
+
+
+def start_dovecot(users: dict[str, str]) -> Dovecot:
+    if DOVECOT is None:
+        pytest.skip(
+            "DOVECOT BINARY NOT FOUND: IMAP tests need a real Dovecot "
+            "(apt-get install dovecot-imapd); they are NOT run"
+        )
+    service_users, uid, gid = _accounts()
+    base = Path(tempfile.mkdtemp(prefix="sg-dovecot-"))
+    base.chmod(0o755)
+    server = Dovecot(dir=base, port=free_port(), users=users, uid=uid, gid=gid)
+    conf = _write_config(server, service_users)
+    server.process = subprocess.Popen(
+        [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_greeting(server, time.monotonic() + 10)
+    except BaseException:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    return server
+
+
+def make_message(n: int, *, size: int = 600, prefix: str = "msg", **headers: Any) -> bytes:
+    """A plain support email with a unique Message-ID, about `size` bytes long."""
+    msg = EmailMessage()
+    msg["From"] = f"Customer {n} <customer{n}@example.org>"
+    msg["To"] = "support@example.com"
+    msg["Subject"] = f"Ticket {prefix} {n}: database connection refused"
+    msg["Message-ID"] = f"<{prefix}-{n}@customer.example.org>"
+    msg["Date"] = "Fri, 27 Nov 2026 10:00:00 +0000"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    line = f"Our app cannot reach db-{n}.prod.example.org:5432 since the upgrade.\n"
+    msg.set_content(line * max(1, size // len(line)))
+    return msg.as_bytes(policy=SMTP)
