@@ -10,8 +10,11 @@ message and retries; the size cap is enforced by aiosmtpd itself with 552.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
 import ssl
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -97,10 +100,11 @@ class _Authenticator:
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
-        user = auth_data.login.decode("utf-8", "replace")
-        password = auth_data.password.decode("utf-8", "replace")
-        ok = user == self.username and password == secret(self.password_env)
-        return AuthResult(success=ok)
+        ok = hmac.compare_digest(auth_data.login, self.username.encode()) & hmac.compare_digest(
+            auth_data.password, secret(self.password_env).encode()
+        )
+        # handled=False lets aiosmtpd send the 235/535 reply itself.
+        return AuthResult(success=bool(ok), handled=False)
 
 
 def tls_context(config: SmtpConfig, base: Callable[[str], Any]) -> ssl.SSLContext | None:
@@ -112,6 +116,22 @@ def tls_context(config: SmtpConfig, base: Callable[[str], Any]) -> ssl.SSLContex
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"[smtp] cannot load tls_cert/tls_key: {exc}") from exc
     return ctx
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        # AUTH without TLS is only allowed on loopback (checked above); aiosmtpd warns
+        # about it on every connection, which would flood the log.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
 
 
 def make_controller(
@@ -129,10 +149,12 @@ def make_controller(
         kwargs["tls_context"] = ctx
         kwargs["require_starttls"] = smtp.require_starttls
     if smtp.auth_required:
+        if ctx is None and not _is_loopback(smtp.host):
+            raise ConfigError("[smtp] auth_required on a public address needs tls_cert/tls_key")
         kwargs["authenticator"] = _Authenticator(smtp.auth_username, smtp.auth_password_env)
         kwargs["auth_required"] = True
         kwargs["auth_require_tls"] = ctx is not None
-    return Controller(
+    return _Controller(
         handler,
         hostname=smtp.host,
         port=smtp.port if port is None else port,

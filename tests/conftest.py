@@ -1,0 +1,73 @@
+"""Shared fixtures: a temp-file SQLite engine, config factories, a real SMTP front door.
+
+Fixtures are factories (build a real thing from declared parameters, tear it down):
+tests get real aiosmtpd servers on 127.0.0.1 and real SQLite files, never mocks.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from gateway.config import Config, parse_config
+from storage.db import init_db, make_engine
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "queue.sqlite3"
+
+
+@pytest.fixture
+def engine(db_path: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{db_path}")
+    init_db(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, db_path: Path) -> Callable[..., Config]:
+    """Build a Config from section dicts; storage points at the test database."""
+
+    def factory(**sections: Any) -> Config:
+        data: dict[str, Any] = {"storage": {"url": f"sqlite:///{db_path}"}}
+        data.update(sections)
+        return parse_config(data, base_dir=tmp_path)
+
+    return factory
+
+
+@pytest.fixture
+def smtp_server(
+    engine: Engine, make_config: Callable[..., Config]
+) -> Iterator[Callable[..., tuple[Any, int]]]:
+    """Start a real supportgate SMTP front door on 127.0.0.1; stopped at teardown."""
+    from gateway.smtp import make_controller
+
+    started: list[Any] = []
+
+    def factory(ingest_fn: Any = None, **smtp: Any) -> tuple[Any, int]:
+        port = free_port()
+        smtp.setdefault("recipients", ["support@example.com", "@help.example.org"])
+        config = make_config(smtp={"host": "127.0.0.1", "port": port, **smtp})
+        kwargs = {"ingest_fn": ingest_fn} if ingest_fn else {}
+        controller = make_controller(config, engine, **kwargs)
+        controller.start()
+        started.append(controller)
+        return controller, port
+
+    yield factory
+    for controller in started:
+        controller.stop()
