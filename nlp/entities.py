@@ -183,20 +183,25 @@ _RULES: tuple[tuple[str, str], ...] = (
     ),
 )
 
-_TLDS = frozenset(
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_TLDS = _wordset(
     """com net org io dev app cloud ai co info biz me tech xyz site online edu gov mil int
     eu uk de fr nl be ch at es it se no dk fi pl cz pt ie us ca au nz jp cn kr in br mx
     ru ua tr za sg hk tw il ae ar cl cy gr hu ro sk si lt lv ee lu is bg hr rs by kz vn
     th my id ph pk ng ke eg ma tn su tv fm gg je im li mc pro name mobi asia travel
     local internal lan corp intra intranet home localdomain svc cluster test example
-    invalid localhost arpa""".split()
+    invalid localhost arpa"""
 )
 # Common file extensions that also look like the last label of a host name.
-_FILE_EXTS = frozenset(
+_FILE_EXTS = _wordset(
     """log txt out err gz zip tar tgz bz2 xz json yaml yml toml ini cfg conf csv tsv xml
     html htm py js ts go rs rb java class jar war sh bash md rst pdf png jpg jpeg gif svg
     exe dll so dylib bin dat db sqlite sql pem crt key csr pid sock lock bak tmp swp
-    properties env""".split()
+    properties env"""
 )
 _DATE_LIKE = re.compile(r"^(?:(?:19|20)\d\d\.\d{1,2}\.\d{1,2}|\d{1,2}\.\d{1,2}\.(?:19|20)\d\d)\b")
 

@@ -53,12 +53,16 @@ def clean_line(line: str) -> str:
     return line
 
 
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and is are was have with this that not for you our we it please".split()),
-    "de": frozenset("der die das und ist nicht mit ich wir sie ein eine bitte auf für".split()),
-    "fr": frozenset("le la les et est pas avec nous vous une des pour merci sur je".split()),
-    "es": frozenset("el los las y es no con una por para que gracias nosotros del".split()),
-    "nl": frozenset("de het een en is niet met wij ik voor van dat bedankt graag".split()),
+    "en": _wordset("the and is are was have with this that not for you our we it please"),
+    "de": _wordset("der die das und ist nicht mit ich wir sie ein eine bitte auf für"),
+    "fr": _wordset("le la les et est pas avec nous vous une des pour merci sur je"),
+    "es": _wordset("el los las y es no con una por para que gracias nosotros del"),
+    "nl": _wordset("de het een en is niet met wij ik voor van dat bedankt graag"),
 }
 _WORD = re.compile(r"[^\W\d_]+")
 
