@@ -130,12 +130,18 @@ class Dovecot:
         path = self.dir / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Close our clients and send SIGTERM without waiting for the exit."""
         for client in self.clients:
             with contextlib.suppress(Exception):
-                client.logout()
+                client.shutdown()
+        self.clients.clear()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.signal_stop()
+        if self.process is not None and self.process.poll() is None:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -211,3 +217,34 @@ def make_message(n: int, *, size: int = 600, prefix: str = "msg", **headers: Any
     line = f"Our app cannot reach db-{n}.prod.example.org:5432 since the upgrade.\n"
     msg.set_content(line * max(1, size // len(line)))
     return msg.as_bytes(policy=SMTP)
+
+
+def mailbox_section(server: Dovecot, name: str = "support", **overrides: Any) -> dict[str, Any]:
+    """An `[[imap]]` table for `server` (password from $SG_TEST_IMAP_PW_<USER>)."""
+    user = overrides.pop("username", "alice")
+    section: dict[str, Any] = {
+        "name": name,
+        "host": server.host,
+        "port": server.port,
+        "tls": "none",
+        "username": user,
+        "password_env": f"SG_TEST_IMAP_PW_{user.upper()}",
+        "poll_interval": 0.5,
+        "batch_size": 25,
+    }
+    section.update(overrides)
+    return section
+
+
+def password_env(server: Dovecot) -> dict[str, str]:
+    return {f"SG_TEST_IMAP_PW_{user.upper()}": pw for user, pw in server.users.items()}
+
+
+def folder_state(
+    server: Dovecot, folder: str = "INBOX", *, user: str = "alice"
+) -> dict[int, set[bytes]]:
+    """UID -> flags of every message in `folder`, read by a separate client."""
+    client = server.client(user)
+    client.select_folder(folder, readonly=True)
+    flags = client.get_flags(client.search("ALL"))
+    return {uid: set(f) for uid, f in flags.items()}
