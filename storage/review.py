@@ -381,7 +381,8 @@ def load_ticket(*, session: Session, draft_id: int) -> TicketView:
     ).first()
     evidence = draft.evidence or {}
     entities = evidence.get("entities") or (analysis.entities if analysis else [])
-    findings = evidence.get("log_findings") or (analysis.log_findings if analysis else [])
+    findings = evidence.get("log_findings") or evidence.get("logs")
+    findings = findings or (analysis.log_findings if analysis else [])
     return TicketView(
         draft=draft,
         ticket=ticket,
@@ -389,9 +390,38 @@ def load_ticket(*, session: Session, draft_id: int) -> TicketView:
         conversation=tuple(_conversation_item(m) for m in thread),
         body_text=_text_of(message),
         entities=tuple(entities),
-        log_findings=tuple(findings),
-        suggestions=tuple(draft.suggestions or ()),
+        log_findings=tuple(_finding(f) for f in findings),
+        suggestions=tuple(suggestions_of(draft)),
     )
+
+
+def _finding(raw: dict[str, Any]) -> dict[str, Any]:
+    """One log finding in one shape, whether stored by the analysis or the drafter."""
+    lines = raw.get("evidence") or raw.get("lines") or []
+    return {
+        "attachment": str(raw.get("attachment", "")),
+        "signature": str(raw.get("signature", "")),
+        "template": str(raw.get("template", "")),
+        "error_lines": int(raw.get("error_lines", 0) or 0),
+        "total_lines": int(raw.get("total_lines", 0) or 0),
+        "lines": [
+            {"line_no": int(ln.get("line_no", 0)), "text": str(ln.get("text", ""))} for ln in lines
+        ],
+    }
+
+
+def suggestions_of(draft: Draft) -> list[dict[str, Any]]:
+    """KB suggestions as {article_id, title, score, matched_terms}, from either store."""
+    raw = draft.suggestions or (draft.evidence or {}).get("articles") or []
+    return [
+        {
+            "article_id": str(s.get("article_id") or s.get("id") or ""),
+            "title": str(s.get("title", "")),
+            "score": float(s.get("score", 0.0) or 0.0),
+            "matched_terms": list(s.get("matched_terms") or s.get("terms") or []),
+        }
+        for s in raw
+    ]
 
 
 def _text_of(message: Message) -> str:
@@ -413,11 +443,11 @@ def _conversation_item(message: Message) -> ConversationItem:
 
 
 def draft_placeholders(body: str, names: Iterable[str]) -> list[str]:
-    """Which of `names` still stand in `body` as a placeholder ({x}, {{x}}, [x], <x>)."""
+    """Which of `names` still stand in `body` as a placeholder ([[x?]], {x}, [x], <x>)."""
     left = []
     for name in names:
         token = re.escape(name.strip("{}[]<> "))
-        if re.search(r"[\{\[<]{1,2}\s*" + token + r"\s*[\}\]>]{1,2}", body):
+        if re.search(r"[\{\[<]{1,2}\s*" + token + r"\??\s*[\}\]>]{1,2}", body):
             left.append(name)
     return left
 
@@ -433,11 +463,13 @@ def save_draft(
     expected_version: int,
     actor: str,
     clear_stale: bool = False,
+    unfilled: Sequence[str] | None = None,
 ) -> int:
     """Save an edited body if nobody else saved since `expected_version`; return the new version.
 
     Raises VersionConflict carrying both texts when the draft moved on. With
     `clear_stale`, a stale draft the rep has re-read and saved becomes releasable again.
+    `unfilled` replaces the placeholder names to track (after a re-draft).
     """
     draft = _open_draft(session, draft_id)
     if draft.version != expected_version:
@@ -450,13 +482,13 @@ def save_draft(
         )
     old_state = draft.state
     new_state = DraftState.DRAFTED if clear_stale and old_state == DraftState.STALE else old_state
-    unfilled = draft_placeholders(body, draft.unfilled or [])
+    still = draft_placeholders(body, draft.unfilled if unfilled is None else unfilled)
     result = session.execute(
         update(Draft)
         .where(col(Draft.id) == draft_id, col(Draft.version) == expected_version)
         .values(
             body=body,
-            unfilled=unfilled,
+            unfilled=still,
             state=new_state,
             version=expected_version + 1,
             updated_at=utcnow(),
@@ -502,9 +534,10 @@ def choose_article(
     body: str,
     expected_version: int,
     actor: str,
+    unfilled: Sequence[str] = (),
 ) -> int:
     """Re-draft from another KB article: record the article and the new body."""
-    known = {str(s.get("article_id")) for s in (_open_draft(session, draft_id).suggestions or [])}
+    known = {str(s.get("article_id")) for s in suggestions_of(_open_draft(session, draft_id))}
     if article_id not in known:
         raise ReviewError(f"article {article_id!r} is not among this draft's suggestions")
     version = save_draft(
@@ -513,6 +546,7 @@ def choose_article(
         body=body,
         expected_version=expected_version,
         actor=actor,
+        unfilled=unfilled,
     )
     session.execute(update(Draft).where(col(Draft.id) == draft_id).values(article_id=article_id))
     audit(

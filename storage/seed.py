@@ -192,7 +192,7 @@ def _findings(sc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _reply(sc: dict[str, Any], unfilled: bool) -> str:
     greeting = sc["name"].split()[0]
-    extra = "\nYour account id is {account_id}." if unfilled else ""
+    extra = "\nYour account id is [[account_id?]]." if unfilled else ""
     return (
         f"Hello {greeting},\n\nthanks for the report about {sc['host']}. "
         f"{sc['article'][1]} describes the next steps; we are looking at it now.{extra}\n\n"
