@@ -1,0 +1,404 @@
+"""The outbound sender: the only code that delivers mail, and only mail a human released.
+
+Each `run_once` claims `pending` outbox rows (compare-and-set to `sending`, committed
+before any network I/O), builds the reply with our fixed Message-ID, threading headers,
+the `[#ticket]` token and `Auto-Submitted: no`, and hands it to the configured relay.
+
+Delivery guarantee — an outbox row is never sent twice:
+
+* Only `pending` rows are ever claimed, and the claim is committed before the SMTP
+  session opens. A row in `sending` is therefore never picked up again by any sender.
+* If the process dies (SIGKILL, power loss) after the relay accepted the message but
+  before the `sent` commit, the row stays `sending`. Recovery (`recover_uncertain`
+  here, and `storage.queue.recover_stale` at start-up) turns a stale `sending` row into
+  `uncertain`, which no code resends: a human checks the relay log or the customer's
+  thread and explicitly retries or closes it.
+* An error whose outcome is ambiguous — the connection dropped or timed out after the
+  message body was transmitted — also ends in `uncertain`, not in a retry.
+* Errors the relay stated before accepting the body (4xx at MAIL/RCPT/DATA, refused
+  connection) are safe to retry and get exponential backoff; 5xx replies mark the row
+  `failed` with the server's reply.
+
+So delivery is at-most-once per outbox row; the price is that a crash inside the small
+window between "250 OK" and our commit needs a human decision. The Message-ID is fixed
+at release, so even a human-approved resend is recognisably the same message to the
+customer's mail client.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from gateway import headers as h
+from gateway.config import Config, ConfigError, SenderConfig, secret
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import (
+    Draft,
+    DraftState,
+    Message,
+    MessageState,
+    Outbox,
+    OutboxState,
+    RawMessage,
+    utcnow,
+)
+from storage.queue import check_transition
+
+log = logging.getLogger(__name__)
+
+SENT = "sent"
+TEMPORARY = "temporary"
+PERMANENT = "permanent"
+AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one delivery attempt; `detail` is the server's words."""
+
+    kind: str
+    detail: str = ""
+    refused: tuple[str, ...] = ()
+
+
+def bracketed(msgid: str) -> str:
+    bare = msgid.strip().strip("<>")
+    return f"<{bare}>"
+
+
+def backoff(attempts: int, cfg: SenderConfig) -> timedelta:
+    """Exponential: base, 2·base, 4·base … capped at backoff_max_seconds."""
+    seconds = cfg.backoff_base_seconds * (2 ** max(0, attempts - 1))
+    return timedelta(seconds=min(cfg.backoff_max_seconds, seconds))
+
+
+def signature(cfg: SenderConfig, rep_name: str) -> str:
+    if not cfg.signature:
+        return ""
+    return cfg.signature.replace("{rep_name}", rep_name).replace("{from_name}", cfg.from_name)
+
+
+def build_message(row: Outbox, cfg: SenderConfig, *, now: datetime) -> EmailMessage:
+    """The RFC 5322 message for an outbox row, exactly as it will be sent."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = formataddr((cfg.from_name, cfg.from_address))
+    msg["To"] = ", ".join(h.clean(a) for a in row.to_addrs)
+    subject = h.clean(row.subject)
+    if row.ticket_id is not None and f"[#{row.ticket_id}]" not in subject:
+        subject = f"{subject} [#{row.ticket_id}]".strip()
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = bracketed(row.message_id)
+    if row.in_reply_to:
+        msg["In-Reply-To"] = bracketed(row.in_reply_to)
+    refs = [bracketed(r) for r in row.references if r]
+    if row.in_reply_to and bracketed(row.in_reply_to) not in refs:
+        refs.append(bracketed(row.in_reply_to))
+    if refs:
+        msg["References"] = " ".join(refs)
+    # RFC 3834: a human wrote this, so auto-responders may answer it once.
+    msg["Auto-Submitted"] = "no"
+    body = row.body.rstrip("\n")
+    sig = signature(cfg, row.released_by)
+    text = f"{body}\n\n{sig}\n" if sig else f"{body}\n"
+    # Quoted-printable keeps UTF-8 intact and every line under the SMTP limit.
+    msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def _connect(cfg: SenderConfig) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if cfg.tls == "implicit":
+        smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=context)
+    else:
+        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
+    smtp.ehlo()
+    if cfg.tls == "starttls":
+        smtp.starttls(context=context)
+        smtp.ehlo()
+    if cfg.username:
+        smtp.login(cfg.username, secret(cfg.password_env))
+    return smtp
+
+
+def _reply_text(code: int, text: bytes | str) -> str:
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {h.clean(words, 500)}"
+
+
+def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfig) -> Outcome:
+    """One SMTP transaction; classifies every way it can end."""
+    try:
+        smtp = _connect(cfg)
+    except smtplib.SMTPResponseException as exc:
+        kind = PERMANENT if exc.smtp_code >= 500 and exc.smtp_code != 535 else TEMPORARY
+        return Outcome(kind, _reply_text(exc.smtp_code, exc.smtp_error))
+    except (OSError, smtplib.SMTPException, ConfigError) as exc:
+        return Outcome(TEMPORARY, f"cannot reach relay {cfg.host}:{cfg.port}: {exc}")
+    try:
+        return _transaction(smtp, payload, sender, recipients)
+    finally:
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+
+def _transaction(smtp: smtplib.SMTP, payload: bytes, sender: str, rcpts: list[str]) -> Outcome:
+    try:
+        code, resp = smtp.mail(sender)
+        if code != 250:
+            return _status(code, resp)
+        refused: dict[str, tuple[int, str]] = {}
+        for rcpt in rcpts:
+            code, resp = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, _reply_text(code, resp))
+        if len(refused) == len(rcpts):
+            smtp.rset()
+            codes = [c for c, _ in refused.values()]
+            kind = PERMANENT if all(c >= 500 for c in codes) else TEMPORARY
+            return Outcome(kind, "; ".join(f"{r}: {t}" for r, (_, t) in refused.items()))
+    except smtplib.SMTPServerDisconnected as exc:
+        return Outcome(TEMPORARY, f"relay disconnected before the message was sent: {exc}")
+    except (OSError, smtplib.SMTPException) as exc:
+        return Outcome(TEMPORARY, f"relay error before the message was sent: {exc}")
+    try:
+        code, resp = smtp.data(payload)
+    except smtplib.SMTPDataError as exc:  # the relay said no, in words: nothing was taken
+        return _status(exc.smtp_code, exc.smtp_error)
+    except (OSError, smtplib.SMTPException) as exc:
+        # The body may have reached the relay; resending could duplicate it.
+        return Outcome(AMBIGUOUS, f"connection lost during DATA, outcome unknown: {exc}")
+    if code != 250:
+        return _status(code, resp)
+    return Outcome(SENT, _reply_text(code, resp), tuple(sorted(refused)))
+
+
+def _status(code: int, resp: bytes | str) -> Outcome:
+    return Outcome(PERMANENT if code >= 500 else TEMPORARY, _reply_text(code, resp))
+
+
+class SenderRunner:
+    """Claims approved outbox rows and delivers them; see the module docstring."""
+
+    def __init__(self, config: Config, engine: Engine, *, worker: str | None = None) -> None:
+        self.name = "sender"
+        self.config = config
+        self.engine = engine
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:sender"
+
+    @property
+    def cfg(self) -> SenderConfig:
+        return self.config.sender
+
+    def run_once(self, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        stale = timedelta(seconds=self.config.runner.stale_after_seconds)
+        recover_uncertain(self.engine, now=now, stale_after=stale)
+        budget = min(self.config.runner.batch_size, self._budget(now))
+        if budget <= 0:
+            return 0
+        handled = 0
+        for row_id in self._claim(now, budget):
+            self._send_one(row_id)
+            handled += 1
+        return handled
+
+    def _budget(self, now: datetime) -> int:
+        """How many more may go out in the rolling minute (`max_per_minute`)."""
+        with Session(self.engine) as session:
+            recent = session.exec(
+                select(func.count())
+                .select_from(Outbox)
+                .where(col(Outbox.sent_at) >= now - timedelta(minutes=1))
+            ).one()
+        return self.cfg.max_per_minute - int(recent)
+
+    def _claim(self, now: datetime, limit: int) -> list[int]:
+        claimed: list[int] = []
+        with session_scope(self.engine) as session:
+            due = session.exec(
+                select(Outbox.id)
+                .where(Outbox.state == OutboxState.PENDING)
+                .where(
+                    (col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now)
+                )
+                .order_by(col(Outbox.id))
+                .limit(limit)
+            ).all()
+            for row_id in due:
+                result = session.execute(
+                    update(Outbox)
+                    .where(col(Outbox.id) == row_id, col(Outbox.state) == OutboxState.PENDING)
+                    .values(
+                        state=OutboxState.SENDING,
+                        claimed_by=self.worker,
+                        claimed_at=now,
+                        attempts=Outbox.attempts + 1,  # type: ignore[operator]
+                    )
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(int(row_id or 0))
+        return claimed
+
+    def _send_one(self, row_id: int) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(Outbox, row_id)
+        if row is None:
+            return
+        if not row.released_by.strip() or row.released_at is None:
+            # The human gate: no release record, no delivery. Never expected to happen.
+            self._finish(row_id, Outcome(PERMANENT, "no human release record; not sent"))
+            return
+        now = utcnow()
+        msg = build_message(row, self.cfg, now=now)
+        payload = msg.as_bytes(policy=email.policy.SMTP)
+        outcome = deliver(payload, self.cfg.from_address, list(row.to_addrs), self.cfg)
+        log.info("outbox %s: %s %s", row_id, outcome.kind, outcome.detail[:200])
+        # A SIGKILL here leaves the row `sending`; recovery makes it `uncertain`.
+        self._finish(row_id, outcome, payload=payload, now=now)
+
+    def _finish(
+        self,
+        row_id: int,
+        outcome: Outcome,
+        *,
+        payload: bytes = b"",
+        now: datetime | None = None,
+    ) -> None:
+        now = now or utcnow()
+        with session_scope(self.engine) as session:
+            row = session.get(Outbox, row_id)
+            if row is None or row.state != OutboxState.SENDING:
+                return
+            old = row.state
+            row.claimed_by = None
+            row.claimed_at = None
+            if outcome.kind == SENT:
+                self._mark_sent(session, row, outcome, payload, now)
+            elif outcome.kind == AMBIGUOUS:
+                row.state = OutboxState.UNCERTAIN
+                row.last_error = outcome.detail
+            elif outcome.kind == TEMPORARY and row.attempts < self.cfg.max_attempts:
+                row.state = OutboxState.PENDING
+                row.next_attempt_at = now + backoff(row.attempts, self.cfg)
+                row.last_error = f"attempt {row.attempts}: {outcome.detail}"
+            else:
+                row.state = OutboxState.FAILED
+                gave_up = outcome.kind == TEMPORARY
+                prefix = f"gave up after {row.attempts} attempts: " if gave_up else ""
+                row.last_error = f"{prefix}{outcome.detail}"
+                _set_draft(session, row.draft_id, DraftState.FAILED)
+            session.add(row)
+            audit(
+                session,
+                actor=self.worker,
+                action=f"outbox.{row.state}",
+                entity_type="outbox",
+                entity_id=row.id,
+                details={"from": old, "attempt": row.attempts, "detail": outcome.detail[:500]},
+            )
+
+    def _mark_sent(
+        self, session: Session, row: Outbox, outcome: Outcome, payload: bytes, now: datetime
+    ) -> None:
+        row.state = OutboxState.SENT
+        row.sent_at = now
+        row.last_error = f"refused: {', '.join(outcome.refused)}" if outcome.refused else None
+        draft = _set_draft(session, row.draft_id, DraftState.SENT)
+        if draft is not None:
+            inbound = session.get(Message, draft.message_pk)
+            if inbound is not None and inbound.state == MessageState.APPROVED:
+                check_transition(inbound.state, MessageState.SENT)
+                inbound.state = MessageState.SENT
+                session.add(inbound)
+        store_outbound(session, row, payload, self.cfg, now=now)
+
+
+def _set_draft(session: Session, draft_id: int | None, state: str) -> Draft | None:
+    if draft_id is None:
+        return None
+    draft = session.get(Draft, draft_id)
+    if draft is not None and draft.state in (DraftState.APPROVED, DraftState.SENT):
+        draft.state = state
+        draft.updated_at = utcnow()
+        session.add(draft)
+    return draft
+
+
+def store_outbound(
+    session: Session, row: Outbox, payload: bytes, cfg: SenderConfig, *, now: datetime
+) -> Message | None:
+    """Keep what we sent as an outbound Message, so replies and echoes thread to it."""
+    bare = row.message_id.strip().strip("<>")
+    key = f"mid:{bare}"
+    if session.exec(select(Message.id).where(Message.dedupe_key == key)).first() is not None:
+        return None
+    digest = hashlib.sha256(payload).hexdigest()
+    if session.get(RawMessage, digest) is None:
+        session.add(RawMessage(sha256=digest, size=len(payload), data=payload))
+        session.flush()
+    message = Message(
+        dedupe_key=key,
+        message_id=bare,
+        sha256=digest,
+        size=len(payload),
+        direction="outbound",
+        source="sender",
+        envelope_from=cfg.from_address,
+        envelope_to=list(row.to_addrs),
+        from_addr=cfg.from_address.lower(),
+        from_name=cfg.from_name,
+        to_addrs=list(row.to_addrs),
+        subject=row.subject,
+        in_reply_to=row.in_reply_to,
+        references=list(row.references),
+        received_at=now,
+        state=MessageState.SENT,
+        ticket_id=row.ticket_id,
+        thread_signal="outbound",
+    )
+    session.add(message)
+    return message
+
+
+def recover_uncertain(engine: Engine, *, now: datetime, stale_after: timedelta) -> int:
+    """Stale `sending` rows (their sender died) become `uncertain`; never resent."""
+    count = 0
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Outbox).where(
+                Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < now - stale_after
+            )
+        ).all()
+        for row in rows:
+            row.state = OutboxState.UNCERTAIN
+            row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
+            session.add(row)
+            audit(
+                session,
+                actor="system",
+                action="outbox.uncertain",
+                entity_type="outbox",
+                entity_id=row.id,
+                details={"claimed_by": row.claimed_by},
+            )
+            count += 1
+    return count

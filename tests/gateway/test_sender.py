@@ -1,0 +1,342 @@
+"""The sender against a real aiosmtpd sink on 127.0.0.1.
+
+Headers and body as sent, retries with backoff on 451 and on a relay that is down,
+failure recorded on 550, the per-minute cap, and no duplicate when the sender is
+SIGKILLed between the SMTP transaction and the database commit.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from gateway.config import Config
+from gateway.sender import SenderRunner, backoff
+from storage.db import session_scope
+from storage.models import (
+    Draft,
+    DraftState,
+    Message,
+    MessageState,
+    Outbox,
+    OutboxState,
+    RawMessage,
+    Ticket,
+    utcnow,
+)
+from storage.review import release
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+LONG_LINE = "x" * 1500
+BODY = f"Grüße aus Köln — ümlauts and emoji 🚀 survive.\n{LONG_LINE}\nEnd of body."
+
+
+class SinkHandler:
+    """Stores every message; answers with queued replies first (e.g. 451, 550)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.replies: list[str] = []
+        self.on_message: Callable[[bytes], None] | None = None
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if self.on_message is not None:
+            self.on_message(envelope.content)
+        return "250 2.0.0 queued"
+
+    def parsed(self) -> list[EmailMessage]:
+        out = []
+        for _, _, raw in self.messages:
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            out.append(msg)
+        return out
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SinkHandler, int]]:
+    handler = SinkHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def sender_config(make_config: Callable[..., Config], port: int, **extra: Any) -> Config:
+    sender = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "from_address": "support@example.com",
+        "from_name": "Example Support",
+        "timeout_seconds": 5.0,
+        "backoff_base_seconds": 30.0,
+        "max_attempts": 3,
+        **extra,
+    }
+    return make_config(sender=sender)
+
+
+def make_draft(
+    engine: Engine,
+    *,
+    body: str = BODY,
+    to: str = "ada@customer.example",
+    subject: str = "Re: API returns 503",
+    customer_mid: str = "cust-1@customer.example",
+) -> int:
+    """A ticket with one inbound message and a drafted reply; returns the draft id."""
+    raw = f"Message-ID: <{customer_mid}>\r\nSubject: x\r\n\r\nhelp\r\n".encode()
+    digest = hashlib.sha256(raw).hexdigest()
+    with session_scope(engine) as session:
+        ticket = Ticket(subject="API returns 503", customer_addr=to, customer_name="Ada")
+        session.add(ticket)
+        if session.get(RawMessage, digest) is None:
+            session.add(RawMessage(sha256=digest, size=len(raw), data=raw))
+        session.flush()
+        message = Message(
+            dedupe_key=f"mid:{customer_mid}",
+            message_id=customer_mid,
+            sha256=digest,
+            from_addr=to,
+            subject="API returns 503",
+            references=["earlier@customer.example"],
+            state=MessageState.DRAFTED,
+            ticket_id=ticket.id,
+            thread_signal="new",
+        )
+        session.add(message)
+        session.flush()
+        draft = Draft(
+            ticket_id=int(ticket.id or 0),
+            message_pk=int(message.id or 0),
+            to_addr=to,
+            subject=subject,
+            body=body,
+        )
+        session.add(draft)
+        session.flush()
+        return int(draft.id or 0)
+
+
+def released(engine: Engine, **kwargs: Any) -> int:
+    """Make a draft and release it as a named rep; returns the outbox id."""
+    draft_id = make_draft(engine, **kwargs)
+    result = release(
+        engine=engine, draft_ids=[draft_id], actor="Rita Rep", from_address="support@example.com"
+    )
+    return result.outbox_ids[0]
+
+
+def outbox(engine: Engine, outbox_id: int) -> Outbox:
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        return row
+
+
+def test_sent_message_has_threading_headers_and_intact_body(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port)
+    outbox_id = released(engine)
+    assert SenderRunner(config, engine).run_once() == 1
+
+    (msg,) = handler.parsed()
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.SENT and row.sent_at is not None
+    assert msg["Message-ID"] == row.message_id
+    assert msg["In-Reply-To"] == "<cust-1@customer.example>"
+    assert msg["References"].split() == ["<earlier@customer.example>", "<cust-1@customer.example>"]
+    assert msg["Subject"] == f"Re: API returns 503 [#{row.ticket_id}]"
+    assert msg["Auto-Submitted"] == "no"
+    assert msg["From"] == "Example Support <support@example.com>"
+    assert msg["To"] == "ada@customer.example"
+    assert handler.messages[0][1] == ["ada@customer.example"]
+    text = msg.get_content()
+    assert BODY in text.replace("\r\n", "\n")
+    assert "Rita Rep" in text  # the rep's name in the signature
+    # Every line on the wire stays within the SMTP limit.
+    assert max(len(line) for line in handler.messages[0][2].splitlines()) <= 998
+
+    with Session(engine) as session:
+        draft = session.get(Draft, row.draft_id)
+        assert draft is not None and draft.state == DraftState.SENT
+        stored = session.exec(select(Message).where(Message.direction == "outbound")).one()
+        assert stored.message_id == row.message_id.strip("<>")
+        assert stored.ticket_id == row.ticket_id
+        assert stored.state == MessageState.SENT
+        inbound = session.get(Message, draft.message_pk)
+        assert inbound is not None and inbound.state == MessageState.SENT
+
+
+def test_451_is_retried_with_backoff_and_sent_once(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port)
+    runner = SenderRunner(config, engine)
+    outbox_id = released(engine)
+    handler.replies.append("451 4.3.0 try again later")
+    start = utcnow()
+    assert runner.run_once(start) == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.PENDING
+    assert row.attempts == 1
+    assert row.last_error is not None and "451" in row.last_error
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at - start >= timedelta(seconds=30)
+    assert runner.run_once(start + timedelta(seconds=5)) == 0  # not due yet
+    assert runner.run_once(start + timedelta(seconds=31)) == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    assert len(handler.messages) == 1
+
+
+def test_relay_down_retries_then_gives_up(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = sender_config(make_config, free_port(), max_attempts=2)
+    runner = SenderRunner(config, engine)
+    outbox_id = released(engine)
+    now = utcnow()
+    assert runner.run_once(now) == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.PENDING
+    assert row.last_error is not None and "cannot reach relay" in row.last_error
+    assert runner.run_once(now + timedelta(hours=2)) == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.FAILED
+    assert row.last_error is not None and row.last_error.startswith("gave up after 2 attempts")
+
+
+def test_backoff_doubles_and_is_capped(make_config: Callable[..., Config]) -> None:
+    cfg = sender_config(make_config, 25, backoff_base_seconds=10.0, backoff_max_seconds=35.0)
+    assert [backoff(n, cfg.sender).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
+
+
+def test_550_marks_failed_with_server_reply(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port)
+    outbox_id = released(engine)
+    handler.replies.append("550 5.1.1 mailbox unavailable")
+    assert SenderRunner(config, engine).run_once() == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.FAILED
+    assert row.last_error == "550 5.1.1 mailbox unavailable"
+    assert handler.messages == []
+    with Session(engine) as session:
+        draft = session.get(Draft, row.draft_id)
+        assert draft is not None and draft.state == DraftState.FAILED
+    # A failed row is never picked up again.
+    assert SenderRunner(config, engine).run_once(utcnow() + timedelta(days=1)) == 0
+
+
+def test_max_per_minute_caps_sending(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port, max_per_minute=2)
+    ids = [released(engine, customer_mid=f"c{i}@customer.example") for i in range(3)]
+    runner = SenderRunner(config, engine)
+    now = utcnow()
+    assert runner.run_once(now) == 2
+    assert runner.run_once(now + timedelta(seconds=1)) == 0
+    assert runner.run_once(now + timedelta(seconds=61)) == 1
+    assert {outbox(engine, i).state for i in ids} == {OutboxState.SENT}
+    assert len(handler.messages) == 3
+
+
+KILL_SCRIPT = """
+import os, signal, smtplib, sys
+from pathlib import Path
+from gateway.config import load_config
+from gateway.sender import SenderRunner
+from storage.db import make_engine
+
+original = smtplib.SMTP.data
+
+def data_then_die(self, msg):
+    reply = original(self, msg)  # the relay has answered 250: the message is out
+    os.kill(os.getpid(), signal.SIGKILL)  # die before the database hears of it
+    return reply
+
+smtplib.SMTP.data = data_then_die
+config = load_config(Path(sys.argv[1]))
+SenderRunner(config, make_engine(config.database_url)).run_once()
+"""
+
+
+def test_sigkill_between_send_and_commit_never_duplicates(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    tmp_path: Path,
+    db_path: Path,
+) -> None:
+    handler, port = sink
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        textwrap.dedent(
+            f"""
+            [storage]
+            url = "sqlite:///{db_path}"
+            [sender]
+            enabled = true
+            host = "127.0.0.1"
+            port = {port}
+            timeout_seconds = 5.0
+            """
+        ),
+        encoding="utf-8",
+    )
+    outbox_id = released(engine)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(config_file)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    assert len(handler.messages) == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENDING
+
+    config = sender_config(make_config, port)
+    runner = SenderRunner(config, engine)
+    # Before the claim goes stale nothing happens; after, the row is uncertain, not resent.
+    assert runner.run_once() == 0
+    later = utcnow() + timedelta(seconds=config.runner.stale_after_seconds + 1)
+    assert runner.run_once(later) == 0
+    assert runner.run_once(later + timedelta(hours=1)) == 0
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.UNCERTAIN
+    assert row.last_error is not None and "not resent" in row.last_error
+    assert len(handler.messages) == 1
