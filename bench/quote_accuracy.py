@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nlp.quotes import strip_quotes, strip_reply, strip_signature  # noqa: E402
+from nlp.quotes import strip_quotes, strip_reply, strip_signature
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
