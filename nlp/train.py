@@ -1,0 +1,438 @@
+"""Train and evaluate intent models on whatever labelled mail a team has.
+
+Training is deliberately one function with few knobs: a support team retrains from
+its reps' corrections, not from a research notebook. It fits the two ensemble parts
+on most rows, holds out a stratified slice to choose the mixing weight and the
+calibration temperature (so the confidence shown to reps is honest), and writes a
+self-describing directory atomically: a crash mid-way never leaves a half-written
+model where the gateway would load it.
+
+Rebuild the shipped model with:
+    python -m nlp.train --data nlp/data/intents.jsonl --out nlp/data/intent_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.calibration import (
+    FloatArray,
+    apply_temperature,
+    default_smoothing,
+    fit_temperature,
+    smoothed_nll,
+)
+from nlp.intent import (
+    CHAR_NGRAMS,
+    FORMAT_VERSION,
+    WORD_NGRAMS,
+    IntentModel,
+    LinearTextModel,
+    mix,
+    normalise,
+    textcat_proba,
+)
+from nlp.intent_eval import EvalReport, evaluate, summarise
+from nlp.labelled import LabelledDataError, read_labelled, read_labelled_splits
+
+__all__ = [
+    "EvalReport",
+    "LabelledDataError",
+    "TrainReport",
+    "evaluate",
+    "read_labelled",
+    "read_labelled_splits",
+    "train_model",
+]
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters; the defaults keep the shipped model small (a few MB)."""
+
+    c: float = 20.0
+    max_word_features: int | None = 30_000
+    max_char_features: int | None = 40_000
+    bow_length: int = 2**15
+    epochs: int | None = None
+    dropout: float = 0.2
+    use_textcat: bool = True
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    out_dir: str
+    version: str
+    labels: tuple[str, ...]
+    n_train: int
+    n_heldout: int
+    temperature: float
+    spacy_weight: float
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def train_model(
+    rows: Sequence[tuple[str, str]],
+    *,
+    out_dir: str | Path,
+    seed: int = 0,
+    progress: bool = True,
+    heldout_fraction: float = 0.15,
+    settings: TrainSettings | None = None,
+) -> TrainReport:
+    """Fit, calibrate and write a model directory for `rows` of (text, label)."""
+    started = time.perf_counter()
+    settings = settings or TrainSettings()
+    out = Path(out_dir)
+    _check_rows(rows)
+    _check_target(out)
+    labels = tuple(sorted({label for _, label in rows}))
+    fit_rows, held_rows = stratified_split(rows, heldout_fraction, seed)
+    with _progress(progress) as step:
+        step("fitting linear model")
+        linear = fit_linear(fit_rows, labels, settings, seed)
+        textcat = None
+        if settings.use_textcat:
+            textcat = fit_textcat(fit_rows, labels, settings, seed, step)
+        step("calibrating")
+        weight, temperature, tried = calibrate(linear, textcat, held_rows, labels)
+    version = "intent-" + data_hash(rows, seed, settings)[:12]
+    meta = _meta(version, labels, weight, temperature, len(fit_rows), len(held_rows), settings)
+    model = IntentModel(
+        labels=labels,
+        linear=linear,
+        textcat=textcat,
+        spacy_weight=weight,
+        temperature=temperature,
+        version=version,
+        meta=meta,
+    )
+    metrics: dict[str, Any] = {"weights_tried": tried}
+    if held_rows:
+        metrics["heldout"] = summarise(evaluate(model, held_rows, threshold=0.5))
+    meta["metrics"] = metrics
+    write_model(out, linear, textcat if weight > 0 else None, meta)
+    return TrainReport(
+        out_dir=str(out),
+        version=version,
+        labels=labels,
+        n_train=len(fit_rows),
+        n_heldout=len(held_rows),
+        temperature=temperature,
+        spacy_weight=weight,
+        seconds=round(time.perf_counter() - started, 3),
+        metrics=metrics,
+    )
+
+
+def stratified_split(
+    rows: Sequence[tuple[str, str]], fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Hold out about `fraction` of each label; labels with < 3 rows stay in training."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {fraction}")
+    by_label: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        by_label.setdefault(row[1], []).append(row)
+    rng = random.Random(seed)
+    fit: list[tuple[str, str]] = []
+    held: list[tuple[str, str]] = []
+    for label in sorted(by_label):
+        group = list(by_label[label])
+        rng.shuffle(group)
+        n_held = max(1, round(len(group) * fraction)) if fraction and len(group) >= 3 else 0
+        held.extend(group[:n_held])
+        fit.extend(group[n_held:])
+    return fit, held
+
+
+def fit_linear(
+    rows: Sequence[tuple[str, str]],
+    labels: Sequence[str],
+    settings: TrainSettings,
+    seed: int,
+) -> LinearTextModel:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [normalise(text) for text, _ in rows]
+    word = TfidfVectorizer(
+        ngram_range=WORD_NGRAMS, sublinear_tf=True, max_features=settings.max_word_features
+    )
+    char = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=CHAR_NGRAMS,
+        sublinear_tf=True,
+        max_features=settings.max_char_features,
+    )
+    word.fit(texts)
+    char.fit(texts)
+    model = LinearTextModel(
+        word_vocab=_vocab_list(word.vocabulary_),
+        word_idf=np.asarray(word.idf_, dtype=np.float64),
+        char_vocab=_vocab_list(char.vocabulary_),
+        char_idf=np.asarray(char.idf_, dtype=np.float64),
+        coef=np.zeros((len(labels), 1)),
+        intercept=np.zeros(len(labels)),
+    )
+    features = model.features(texts)
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[label] for _, label in rows])
+    clf = LogisticRegression(
+        C=settings.c, max_iter=3000, class_weight="balanced", random_state=seed
+    )
+    clf.fit(features, y)
+    model.coef = np.asarray(clf.coef_, dtype=np.float64)
+    model.intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    return model
+
+
+def _vocab_list(vocabulary: dict[str, int]) -> list[str]:
+    ordered = [""] * len(vocabulary)
+    for term, i in vocabulary.items():
+        ordered[i] = term
+    return ordered
+
+
+def fit_textcat(
+    rows: Sequence[tuple[str, str]],
+    labels: Sequence[str],
+    settings: TrainSettings,
+    seed: int,
+    step: Any,
+) -> Any:
+    import spacy
+    from spacy.training import Example
+    from spacy.util import compounding, fix_random_seed, minibatch
+
+    fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    model_cfg = {
+        "@architectures": "spacy.TextCatBOW.v3",
+        "exclusive_classes": True,
+        "ngram_size": 2,
+        "no_output_layer": False,
+        "length": settings.bow_length,
+    }
+    textcat: Any = nlp.add_pipe("textcat", config={"model": model_cfg})
+    for label in labels:
+        textcat.add_label(label)
+    examples = [
+        Example.from_dict(
+            nlp.make_doc(normalise(text).lower()),
+            {"cats": {lb: float(lb == label) for lb in labels}},
+        )
+        for text, label in rows
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    epochs = settings.epochs or max(4, min(15, 60_000 // max(1, len(rows))))
+    rng = random.Random(seed)
+    for epoch in range(epochs):
+        step(f"textcat epoch {epoch + 1}/{epochs}")
+        rng.shuffle(examples)
+        for batch in minibatch(examples, size=compounding(4.0, 32.0, 1.001)):
+            nlp.update(batch, drop=settings.dropout, sgd=optimizer)
+    return nlp
+
+
+def calibrate(
+    linear: LinearTextModel,
+    textcat: Any | None,
+    held_rows: Sequence[tuple[str, str]],
+    labels: Sequence[str],
+) -> tuple[float, float, list[dict[str, float]]]:
+    """Choose the mixing weight and temperature with the lowest held-out NLL."""
+    if not held_rows:
+        return (0.5 if textcat is not None else 0.0), 1.0, []
+    texts = [normalise(text) for text, _ in held_rows]
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[label] for _, label in held_rows])
+    linear_p = linear.proba(texts)
+    spacy_p = textcat_proba(textcat, texts, labels) if textcat is not None else None
+    weights = WEIGHTS if spacy_p is not None else (0.0,)
+    tried: list[dict[str, float]] = []
+    best: tuple[float, float, float] | None = None
+    for weight in weights:
+        probs: FloatArray = mix(linear_p, spacy_p, weight)
+        temperature = fit_temperature(probs, y)
+        loss = smoothed_nll(apply_temperature(probs, temperature), y, default_smoothing(len(y)))
+        accuracy = float(np.mean(probs.argmax(axis=1) == y))
+        tried.append(
+            {
+                "weight": weight,
+                "temperature": round(temperature, 4),
+                "nll": round(loss, 4),
+                "accuracy": round(accuracy, 4),
+            }
+        )
+        if best is None or loss < best[0]:
+            best = (loss, weight, temperature)
+    assert best is not None
+    return best[1], best[2], tried
+
+
+def data_hash(rows: Sequence[tuple[str, str]], seed: int, settings: TrainSettings) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([seed, asdict(settings), FORMAT_VERSION]).encode())
+    for text, label in rows:
+        digest.update(label.encode("utf-8") + b"\x00" + text.encode("utf-8") + b"\x01")
+    return digest.hexdigest()
+
+
+def _meta(
+    version: str,
+    labels: Sequence[str],
+    weight: float,
+    temperature: float,
+    n_train: int,
+    n_heldout: int,
+    settings: TrainSettings,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "version": version,
+        "labels": list(labels),
+        "spacy_weight": weight,
+        "temperature": temperature,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "n_train": n_train,
+        "n_heldout": n_heldout,
+        "settings": asdict(settings),
+        "components": {
+            "textcat": "spaCy textcat, TextCatBOW.v3 (exclusive, 1-2 grams) on blank 'en'",
+            "linear": f"LogisticRegression over TF-IDF word {WORD_NGRAMS} + char_wb {CHAR_NGRAMS}",
+        },
+    }
+
+
+def _check_rows(rows: Sequence[tuple[str, str]]) -> None:
+    if not rows:
+        raise LabelledDataError("no training rows")
+    counts = Counter(label for _, label in rows)
+    if len(counts) < 2:
+        raise LabelledDataError(f"training needs at least two labels, found only {set(counts)}")
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise LabelledDataError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").exists():
+        raise LabelledDataError(
+            f"--out {out} is a non-empty directory that is not a model; refusing to replace it"
+        )
+
+
+def write_model(
+    out: Path, linear: LinearTextModel, textcat: Any | None, meta: dict[str, Any]
+) -> None:
+    """Write into a sibling temp dir, then swap it in, so readers never see half a model."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp"
+    old = out.parent / f".{out.name}.old"
+    for leftover in (tmp, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    tmp.mkdir()
+    linear.save(tmp)
+    if textcat is not None:
+        textcat.to_disk(tmp / "textcat")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress line on a terminal; a no-op callback otherwise."""
+    if not enabled:
+        yield lambda _description: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("training", total=None)
+
+        def step(description: str) -> None:
+            bar.update(task, description=description, advance=1)
+
+        yield step
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nlp.train", description=__doc__)
+    parser.add_argument("--data", required=True, help="CSV or JSONL with text and label")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--label-field", default="label")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-split", default="test", help="split value kept for evaluation")
+    args = parser.parse_args(argv)
+    try:
+        report = train_from_file(
+            args.data,
+            out_dir=args.out,
+            text_field=args.text_field,
+            label_field=args.label_field,
+            seed=args.seed,
+            test_split=args.test_split,
+            progress=sys.stderr.isatty(),
+        )
+    except LabelledDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+def train_from_file(
+    path: str | Path,
+    *,
+    out_dir: str | Path,
+    text_field: str = "text",
+    label_field: str = "label",
+    seed: int = 0,
+    test_split: str = "test",
+    progress: bool = True,
+) -> TrainReport:
+    """Train on every split but `test_split`, then record test metrics in meta.json."""
+    splits = read_labelled_splits(path, text_field=text_field, label_field=label_field)
+    test_rows = splits.pop(test_split, [])
+    rows = [row for part in splits.values() for row in part]
+    report = train_model(rows, out_dir=out_dir, seed=seed, progress=progress)
+    if not test_rows:
+        return report
+    model = IntentModel.load(out_dir)
+    test = summarise(evaluate(model, test_rows, threshold=0.5))
+    meta_path = Path(out_dir) / "meta.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    meta["metrics"]["test"] = test
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    metrics = dict(report.metrics, test=test)
+    return TrainReport(**{**asdict(report), "labels": report.labels, "metrics": metrics})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
