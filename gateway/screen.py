@@ -71,6 +71,7 @@ _SYSTEM_LOCAL = re.compile(
     re.IGNORECASE,
 )
 _MSGID_LINE = re.compile(r"^message-id:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ -][^\n]{3,160}")
 _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Mail-Autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "auto_reply"}
 
@@ -173,7 +174,7 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
     reason = f"{what}, {how}"
     if recipients:
         reason += f" for {', '.join(recipients[:3])}"
-    diagnostic = status.diagnostic
+    diagnostic = status.diagnostic or _smtp_reply_in(parsed.text)
     if diagnostic:
         reason += f": {diagnostic[:200]}"
     return ScreenVerdict(
@@ -184,6 +185,12 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
         diagnostic=diagnostic,
         recipients=recipients,
     )
+
+
+def _smtp_reply_in(text: str) -> str:
+    """The first SMTP reply quoted in a non-standard bounce ("550 No such user")."""
+    match = _SMTP_REPLY.search(text[:20_000])
+    return h.clean(match.group(0), 200) if match else ""
 
 
 def _b2s(value: bytes | str) -> str:

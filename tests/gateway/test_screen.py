@@ -1,0 +1,257 @@
+"""Screening: every bounce and auto-reply is suppressed with a reason; customers are not.
+
+Uses hand-written fixtures and, when the shared evaluation corpora are present beside
+the checkout, every DSN / auto-reply / multipart/report message their INVENTORY.csv lists.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gateway.config import Config
+from gateway.parse import parse_message
+from gateway.screen import (
+    AUTO_REPLY,
+    BOUNCE,
+    LIST,
+    LOOP,
+    OWN_MAIL,
+    SYSTEM_SENDER,
+    ScreenVerdict,
+    link_bounce,
+    screen,
+)
+from storage.db import session_scope
+from storage.models import Message, Outbox, OutboxState, RawMessage, utcnow
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "screening"
+CORPORA = (
+    Path(
+        os.environ.get(
+            "SUPPORTGATE_EVAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
+    )
+    / "email"
+)
+
+
+def corpus_machine_mail() -> list[Path]:
+    """Corpus messages flagged as DSN/bounce, auto-reply or multipart/report."""
+    found: list[Path] = []
+    for inventory in sorted(CORPORA.glob("*/INVENTORY.csv")):
+        with inventory.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                machine = row["dsn_or_bounce"] == "1" or row["auto_reply"] == "1"
+                if machine or "multipart/report" in row["types"]:
+                    found.append(inventory.parent / row["file"])
+    return found
+
+
+def run_screen(engine: Engine, config: Config, raw: bytes) -> ScreenVerdict | None:
+    parsed = parse_message(raw)
+    with session_scope(engine) as session:
+        return screen(parsed, session=session, config=config, now=utcnow(), raw=raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "words"),
+    [
+        ("dsn_failed.eml", BOUNCE, "550 5.1.1"),
+        ("dsn_delayed.eml", BOUNCE, "delayed"),
+        ("bounce_exim.eml", BOUNCE, "550 No such user"),
+        ("bounce_qmail.eml", BOUNCE, "left@customer.example"),
+        ("auto_submitted.eml", AUTO_REPLY, "Auto-Submitted: auto-replied"),
+        ("vacation_x_autoreply.eml", AUTO_REPLY, "X-Autoreply"),
+        ("exchange_ooo.eml", AUTO_REPLY, "X-MS-Exchange-Inbox-Rules-Loop"),
+        ("ooo_subject_only.eml", AUTO_REPLY, "out-of-office subject"),
+        ("precedence_bulk.eml", AUTO_REPLY, "Precedence: bulk"),
+        ("mailing_list.eml", LIST, "users.lists.example.org"),
+        ("noreply_sender.eml", SYSTEM_SENDER, "noreply@monitoring.example"),
+    ],
+)
+def test_fixture_is_suppressed_with_reason(
+    engine: Engine, make_config: Callable[..., Config], name: str, kind: str, words: str
+) -> None:
+    verdict = run_screen(engine, make_config(), (FIXTURES / name).read_bytes())
+    assert verdict is not None
+    assert verdict.kind == kind
+    assert words in verdict.reason
+    assert verdict.text.startswith(f"{kind}: ")
+
+
+@pytest.mark.parametrize("name", ["customer_mentions_automatic_reply.eml", "customer_ordinary.eml"])
+def test_customer_mail_is_not_suppressed(
+    engine: Engine, make_config: Callable[..., Config], name: str
+) -> None:
+    assert run_screen(engine, make_config(), (FIXTURES / name).read_bytes()) is None
+
+
+def test_corpus_dsns_and_auto_replies_are_all_suppressed(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    paths = corpus_machine_mail()
+    if not paths:
+        pytest.skip(f"evaluation corpora not found at {CORPORA}")
+    config = make_config()
+    missed = [
+        str(p.relative_to(CORPORA))
+        for p in paths
+        if run_screen(engine, config, p.read_bytes()) is None
+    ]
+    assert missed == []
+    assert len(paths) >= 10
+
+
+def test_bounce_carries_original_message_id_and_diagnostic(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    verdict = run_screen(engine, make_config(), (FIXTURES / "dsn_failed.eml").read_bytes())
+    assert verdict is not None and verdict.permanent
+    assert "sg-bounced0001@example.com" in verdict.original_ids
+    assert verdict.recipients == ("gone@customer.example",)
+    delayed = run_screen(engine, make_config(), (FIXTURES / "dsn_delayed.eml").read_bytes())
+    assert delayed is not None and not delayed.permanent
+
+
+def _outbox(engine: Engine, message_id: str) -> int:
+    with session_scope(engine) as session:
+        row = Outbox(
+            message_id=message_id,
+            to_addrs=["gone@customer.example"],
+            subject="Re: x [#7]",
+            body="hello",
+            released_by="Rita Rep",
+            state=OutboxState.SENT,
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id or 0)
+
+
+def _stored(session: Session, raw: bytes) -> Message:
+    digest = hashlib.sha256(raw).hexdigest()
+    session.add(RawMessage(sha256=digest, size=len(raw), data=raw))
+    session.flush()
+    message = Message(dedupe_key=f"sha:{digest}", sha256=digest)
+    session.add(message)
+    session.flush()
+    return message
+
+
+@pytest.mark.parametrize(
+    ("name", "original"),
+    [
+        ("dsn_failed.eml", "<sg-bounced0001@example.com>"),
+        ("bounce_exim.eml", "<sg-bounced0002@example.com>"),
+        ("bounce_qmail.eml", "<sg-bounced0003@example.com>"),
+    ],
+)
+def test_bounce_marks_its_outbox_row_failed(
+    engine: Engine, make_config: Callable[..., Config], name: str, original: str
+) -> None:
+    outbox_id = _outbox(engine, original)
+    other_id = _outbox(engine, "<sg-unrelated@example.com>")
+    raw = (FIXTURES / name).read_bytes()
+    verdict = run_screen(engine, make_config(), raw)
+    assert verdict is not None and verdict.kind == BOUNCE
+    with session_scope(engine) as session:
+        message = _stored(session, raw)
+        assert link_bounce(session, message, verdict, actor="test") == [outbox_id]
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None and row.state == OutboxState.FAILED
+        assert row.last_error is not None and row.last_error.startswith("bounced: ")
+        other = session.get(Outbox, other_id)
+        assert other is not None and other.state == OutboxState.SENT
+
+
+def test_delay_notice_does_not_fail_the_delivery(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    outbox_id = _outbox(engine, "<sg-slow@example.com>")
+    raw = (
+        (FIXTURES / "dsn_delayed.eml")
+        .read_bytes()
+        .replace(b"Subject: Delivery", b"In-Reply-To: <sg-slow@example.com>\nSubject: Delivery")
+    )
+    verdict = run_screen(engine, make_config(), raw)
+    assert verdict is not None
+    with session_scope(engine) as session:
+        assert link_bounce(session, _stored(session, raw), verdict, actor="t") == [outbox_id]
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None and row.state == OutboxState.SENT
+
+
+def mail(sender: str, subject: str, *, n: int, extra: str = "") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <m{n}.{sender}>\r\n{extra}\r\nplease help\r\n"
+    ).encode()
+
+
+def test_own_address_and_own_message_id_are_own_mail(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"extra_own_addresses": ["alerts@example.com"]})
+    for sender in ("support@example.com", "alerts@example.com"):
+        verdict = run_screen(engine, config, mail(sender, "hi", n=1))
+        assert verdict is not None and verdict.kind == OWN_MAIL
+    _outbox(engine, "<sg-echo@example.com>")
+    echo = b"From: someone@relay.example\r\nMessage-ID: <sg-echo@example.com>\r\n\r\nx\r\n"
+    verdict = run_screen(engine, config, echo)
+    assert verdict is not None and verdict.kind == OWN_MAIL
+    assert "sg-echo@example.com" in verdict.reason
+
+
+def test_sender_rate_limit_stops_a_loop_whose_headers_lie(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"max_per_sender_per_hour": 5, "max_per_thread_per_hour": 100})
+    verdicts = [
+        run_screen(engine, config, mail("bot@customer.example", f"ticket {i}", n=i))
+        for i in range(8)
+    ]
+    assert verdicts[:5] == [None] * 5
+    for verdict in verdicts[5:]:
+        assert verdict is not None and verdict.kind == LOOP
+        assert "bot@customer.example" in verdict.reason and "limit 5" in verdict.reason
+    # Another sender is unaffected.
+    assert run_screen(engine, config, mail("ada@customer.example", "hi", n=99)) is None
+
+
+def test_thread_rate_limit_counts_across_senders(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"max_per_sender_per_hour": 100, "max_per_thread_per_hour": 3})
+    refs = "References: <root@customer.example>\r\n"
+    verdicts = [
+        run_screen(engine, config, mail(f"u{i}@customer.example", "Re: x", n=i, extra=refs))
+        for i in range(5)
+    ]
+    assert verdicts[:3] == [None] * 3
+    assert all(v is not None and v.kind == LOOP and "thread" in v.reason for v in verdicts[3:])
+
+
+def test_rate_window_resets_after_an_hour(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"max_per_sender_per_hour": 1})
+    now = utcnow()
+    results = []
+    for i, at in enumerate((now, now, now + timedelta(hours=1))):
+        raw = mail("x@customer.example", f"s{i}", n=i)
+        with session_scope(engine) as session:
+            results.append(screen(parse_message(raw), session=session, config=config, now=at))
+    assert results[0] is None
+    assert results[1] is not None and results[1].kind == LOOP
+    assert results[2] is None
