@@ -1,9 +1,14 @@
 """The analysis runner: a named pipeline of small steps for each received message.
 
-parse → screen → thread → analyse → draft. Each step is a small function with a name;
-the runner claims a message, runs the steps, and either finishes it (drafted or
-suppressed) or shunts it with the reason. Nothing here sends mail: drafts wait for a
-human in the review queue.
+parse → screen → thread → analyse → suggest → draft. Each step is a small function with
+a name; the runner claims a message, runs the steps in one transaction, and either
+finishes it (drafted or suppressed) or shunts it with the reason. Screening comes
+first so that machine mail (bounces, auto-replies, loops) never reaches drafting: it is
+suppressed with its reason, joined to its ticket when one is known (without disturbing
+the draft under review), and a bounce marks the delivery it reports as failed.
+
+Nothing here sends mail: a draft waits for a human in the review queue, and only a
+human release creates the outbox row the sender delivers.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from sqlmodel import Session
 
 from gateway.config import Config
 from gateway.parse import ParseError, parse_message, summary
-from nlp.types import Analysis, ParsedMessage
+from gateway.screen import ScreenVerdict, link_bounce, screen
+from gateway.thread import assign_ticket, find_ticket
+from nlp.draft import compose, evidence
+from nlp.kb import KbError, KnowledgeBase
+from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
 from storage.db import session_scope
 from storage.models import (
     AnalysisRecord,
@@ -36,23 +45,30 @@ from storage.queue import claim_messages, set_state, shunt
 
 log = logging.getLogger(__name__)
 
+NO_MODEL = "none"
+KB_QUERY_CHARS = 5000
+
 
 @dataclass
 class Context:
-    """What the steps share: config, engine, and lazily loaded models."""
+    """What the steps share: config, engine, and lazily loaded models and KB."""
 
     config: Config
     engine: Engine
     _analyzer: Any = field(default=None, repr=False)
+    _kb: KnowledgeBase | None = field(default=None, repr=False)
+    kb_error: str = ""
 
     def analyse(self, parsed: ParsedMessage) -> Analysis | None:
         try:
-            from nlp.analyse import Analyzer, AnalyzerSettings
+            from nlp.analyse import Analyzer, AnalyzerSettings  # type: ignore[import-not-found]
         except ImportError:
             return None
         if self._analyzer is None:
             nlp_cfg = self.config.nlp
-            model_dir = str(self.config.resolve_path(nlp_cfg.model_dir)) if nlp_cfg.model_dir else ""
+            model_dir = (
+                str(self.config.resolve_path(nlp_cfg.model_dir)) if nlp_cfg.model_dir else ""
+            )
             self._analyzer = Analyzer(
                 AnalyzerSettings(
                     model_dir=model_dir,
@@ -65,6 +81,20 @@ class Context:
             )
         result: Analysis = self._analyzer.analyse(parsed)
         return result
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The KB, loaded once. A broken KB leaves drafts without suggestions, not mail
+        stuck: the error is logged and shown in every draft's evidence until fixed."""
+        if self._kb is None:
+            try:
+                self._kb = KnowledgeBase.from_dir(self.config.resolve_path(self.config.kb.dir))
+                self.kb_error = ""
+            except KbError as exc:
+                log.error("knowledge base not loaded: %s", exc)
+                self.kb_error = str(exc)
+                self._kb = KnowledgeBase(())
+        return self._kb
 
 
 class AnalysisRunner:
@@ -91,11 +121,16 @@ def process_message(ctx: Context, message_pk: int, *, actor: str) -> None:
             message = session.get(Message, message_pk)
             if message is None or message.state != MessageState.ANALYSING:
                 return
-            parsed = step_parse(ctx, session, message)
+            raw, parsed = step_parse(ctx, session, message)
+            verdict = step_screen(ctx, session, message, parsed, raw)
+            if verdict is not None:
+                step_suppress(session, message, parsed, verdict, actor=actor)
+                return
+            ticket = step_thread(ctx, session, message, parsed, actor=actor)
             analysis = step_analyse(ctx, parsed)
-            ticket = step_thread(ctx, session, message, parsed)
             step_store_analysis(session, message, analysis)
-            step_draft(ctx, session, message, ticket, parsed, analysis)
+            suggestions = step_suggest(ctx, parsed, analysis)
+            step_draft(ctx, session, message, ticket, parsed, analysis, suggestions)
             set_state(session, message, MessageState.DRAFTED, actor=actor)
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
@@ -109,7 +144,7 @@ def process_message(ctx: Context, message_pk: int, *, actor: str) -> None:
         )
 
 
-def step_parse(ctx: Context, session: Session, message: Message) -> ParsedMessage:
+def step_parse(ctx: Context, session: Session, message: Message) -> tuple[bytes, ParsedMessage]:
     raw = session.get(RawMessage, message.sha256)
     if raw is None:
         raise ParseError(f"raw bytes {message.sha256} missing")
@@ -118,25 +153,44 @@ def step_parse(ctx: Context, session: Session, message: Message) -> ParsedMessag
     message.from_addr = message.from_addr or parsed.from_addr or None
     message.subject = message.subject or parsed.subject or None
     session.add(message)
-    return parsed
+    return raw.data, parsed
+
+
+def step_screen(
+    ctx: Context, session: Session, message: Message, parsed: ParsedMessage, raw: bytes
+) -> ScreenVerdict | None:
+    return screen(parsed, session=session, config=ctx.config, now=utcnow(), raw=raw)
+
+
+def step_suppress(
+    session: Session, message: Message, parsed: ParsedMessage, verdict: ScreenVerdict, *, actor: str
+) -> None:
+    """Keep machine mail visible on its ticket (if any) without staling the draft."""
+    linked = link_bounce(session, message, verdict, actor=actor)
+    if message.ticket_id is None:
+        ticket_id, signal = find_ticket(session, parsed, exclude=message.id)
+        if ticket_id is not None:
+            message.ticket_id = ticket_id
+            message.thread_signal = signal
+    set_state(
+        session,
+        message,
+        MessageState.SUPPRESSED,
+        actor=actor,
+        reason=verdict.text,
+        details={"kind": verdict.kind, "outbox": linked},
+    )
+
+
+def step_thread(
+    ctx: Context, session: Session, message: Message, parsed: ParsedMessage, *, actor: str
+) -> Ticket:
+    ticket, _signal = assign_ticket(session, message, parsed, actor=actor)
+    return ticket
 
 
 def step_analyse(ctx: Context, parsed: ParsedMessage) -> Analysis | None:
     return ctx.analyse(parsed)
-
-
-def step_thread(ctx: Context, session: Session, message: Message, parsed: ParsedMessage) -> Ticket:
-    ticket = Ticket(
-        subject=parsed.subject,
-        customer_addr=parsed.from_addr or message.envelope_from,
-        customer_name=parsed.from_name or None,
-        mailbox=message.mailbox,
-    )
-    session.add(ticket)
-    session.flush()
-    message.ticket_id = ticket.id
-    message.thread_signal = "new"
-    return ticket
 
 
 def step_store_analysis(session: Session, message: Message, analysis: Analysis | None) -> None:
@@ -159,6 +213,37 @@ def step_store_analysis(session: Session, message: Message, analysis: Analysis |
     )
 
 
+def no_analysis() -> Analysis:
+    """Stands in when no model is available: abstain, so a human triages."""
+    return Analysis(
+        model_version=NO_MODEL,
+        intent="needs_triage",
+        confidence=0.0,
+        scores={},
+        abstained=True,
+        entities=(),
+        reply_text="",
+        notes=("no analysis model available",),
+    )
+
+
+def step_suggest(
+    ctx: Context, parsed: ParsedMessage, analysis: Analysis | None
+) -> list[Suggestion]:
+    """Rank KB articles on the subject, the new text and the log failure templates."""
+    result = analysis or no_analysis()
+    body = result.reply_text or parsed.text
+    logs = " ".join(f.template for f in result.log_findings)
+    query = f"{parsed.subject}\n{body[:KB_QUERY_CHARS]}\n{logs}"
+    return ctx.kb.rank(
+        query,
+        intent=None if result.abstained else result.intent,
+        confidence=result.confidence,
+        entity_labels=[e.label for e in result.entities],
+        limit=ctx.config.kb.max_suggestions,
+    )
+
+
 def step_draft(
     ctx: Context,
     session: Session,
@@ -166,26 +251,55 @@ def step_draft(
     ticket: Ticket,
     parsed: ParsedMessage,
     analysis: Analysis | None,
+    suggestions: list[Suggestion],
 ) -> Draft:
-    intent = analysis.intent if analysis else None
-    confidence = analysis.confidence if analysis else None
+    result = analysis or no_analysis()
     if analysis is not None:
-        ticket.intent = intent
-        ticket.confidence = confidence
+        ticket.intent = analysis.intent
+        ticket.confidence = analysis.confidence
     ticket.updated_at = utcnow()
     session.add(ticket)
-    subject = parsed.subject or "(no subject)"
+    templates = {a.id: a.reply for s in suggestions if (a := ctx.kb.get(s.article_id))}
+    proposal = compose(
+        result,
+        customer_name=parsed.from_name or ticket.customer_name or "",
+        ticket_id=ticket.id,
+        subject=parsed.subject or ticket.subject,
+        suggestions=suggestions,
+        templates=templates,
+        min_confidence=ctx.config.nlp.abstain_threshold,
+    )
     draft = Draft(
         ticket_id=int(ticket.id or 0),
         message_pk=int(message.id or 0),
-        state=DraftState.NEEDS_TRIAGE,
+        state=DraftState.NEEDS_TRIAGE if proposal.needs_triage else DraftState.DRAFTED,
         to_addr=parsed.from_addr or message.envelope_from or "",
-        subject=f"Re: {subject} [#{ticket.id}]",
-        body="",
-        intent=intent,
-        confidence=confidence,
+        subject=proposal.subject,
+        body=proposal.body,
+        intent=analysis.intent if analysis else None,
+        confidence=analysis.confidence if analysis else None,
         model_version=analysis.model_version if analysis else None,
-        rationale="no analysis available" if analysis is None else f"{intent} {confidence:.2f}",
+        article_id=proposal.article_id,
+        suggestions=[_suggestion_json(s) for s in proposal.suggestions],
+        unfilled=list(proposal.unfilled),
+        rationale=proposal.rationale,
+        evidence=_evidence(ctx, result, proposal),
     )
     session.add(draft)
     return draft
+
+
+def _suggestion_json(s: Suggestion) -> dict[str, Any]:
+    return {
+        "article_id": s.article_id,
+        "title": s.title,
+        "score": s.score,
+        "matched_terms": list(s.matched_terms),
+    }
+
+
+def _evidence(ctx: Context, analysis: Analysis, proposal: DraftProposal) -> dict[str, Any]:
+    data = evidence(analysis, proposal)
+    if ctx.kb_error:
+        data["kb_error"] = ctx.kb_error
+    return data

@@ -41,7 +41,7 @@ from storage.models import (
     Ticket,
     utcnow,
 )
-from storage.review import release
+from storage.review import release, save_draft
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,6 +148,27 @@ def released(engine: Engine, **kwargs: Any) -> int:
     draft_id = make_draft(engine, **kwargs)
     result = release(
         engine=engine, draft_ids=[draft_id], actor="Rita Rep", from_address="support@example.com"
+    )
+    return result.outbox_ids[0]
+
+
+def rep_releases(
+    engine: Engine, draft_id: int, body: str = "Fixed it.", actor: str = "Rita Rep"
+) -> int:
+    """What a rep does in the review UI: write the reply, then release it."""
+    with session_scope(engine) as session:
+        draft = session.get(Draft, draft_id)
+        assert draft is not None
+        save_draft(
+            session=session,
+            draft_id=draft_id,
+            body=body,
+            expected_version=draft.version,
+            actor=actor,
+            unfilled=[],
+        )
+    result = release(
+        engine=engine, draft_ids=[draft_id], actor=actor, from_address="support@example.com"
     )
     return result.outbox_ids[0]
 

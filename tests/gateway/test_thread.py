@@ -1,0 +1,177 @@
+"""Threading through the real path: ingest → pipeline → release → sender → customer reply."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from gateway.config import Config
+from gateway.ingest import ingest
+from gateway.parse import parse_message
+from gateway.pipeline import AnalysisRunner
+from gateway.runner import run_until_idle
+from gateway.sender import SenderRunner
+from gateway.thread import find_ticket
+from storage.db import session_scope
+from storage.models import Draft, DraftState, Message, MessageState, Outbox
+from tests.gateway.test_sender import (  # noqa: F401  (sink is a fixture)
+    SinkHandler,
+    rep_releases,
+    sender_config,
+    sink,
+)
+
+
+def customer_mail(
+    n: int,
+    subject: str = "Pods OOMKilled after upgrade",
+    *,
+    sender: str = "heidi@customer.example",
+    headers: str = "",
+) -> bytes:
+    return (
+        f"From: Heidi Customer <{sender}>\r\nTo: support@example.com\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <c{n}@customer.example>\r\n{headers}"
+        f"Date: Thu, 26 Nov 2026 14:0{n}:00 +0000\r\n\r\n"
+        f"Our pod api-7f9 is OOMKilled with exit code 137 (mail {n}).\r\n"
+    ).encode()
+
+
+def process(engine: Engine, config: Config, raw: bytes) -> Message:
+    pk = ingest(engine, raw, source="test").message_pk
+    run_until_idle([AnalysisRunner(config, engine)])
+    with Session(engine) as session:
+        message = session.get(Message, pk)
+        assert message is not None
+        return message
+
+
+def draft_of(engine: Engine, message_pk: int) -> Draft:
+    with Session(engine) as session:
+        return session.exec(select(Draft).where(Draft.message_pk == message_pk)).one()
+
+
+def answered_ticket(
+    engine: Engine, config: Config, handler: SinkHandler
+) -> tuple[Message, email.message.EmailMessage]:
+    """A customer writes, a rep answers, the sender delivers; returns (first, our reply)."""
+    first = process(engine, config, customer_mail(1))
+    assert first.thread_signal == "new" and first.state == MessageState.DRAFTED
+    rep_releases(engine, int(draft_of(engine, int(first.id or 0)).id or 0))
+    assert SenderRunner(config, engine).run_once() == 1
+    ours = email.message_from_bytes(handler.messages[-1][2], policy=email.policy.default)
+    assert isinstance(ours, email.message.EmailMessage)
+    return first, ours
+
+
+def test_customer_reply_to_our_sent_message_joins_the_ticket(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port)
+    first, ours = answered_ticket(engine, config, handler)
+    reply_headers = f"In-Reply-To: {ours['Message-ID']}\r\nReferences: <c1@customer.example> {ours['Message-ID']}\r\n"
+    reply = process(
+        engine, config, customer_mail(2, f"Re: {ours['Subject']}", headers=reply_headers)
+    )
+    assert reply.ticket_id == first.ticket_id
+    assert reply.thread_signal == "in-reply-to"
+    assert reply.state == MessageState.DRAFTED
+
+
+def test_stripped_references_join_by_subject_token(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    config = sender_config(make_config, port)
+    first, ours = answered_ticket(engine, config, handler)
+    assert f"[#{first.ticket_id}]" in ours["Subject"]
+    reply = process(engine, config, customer_mail(2, f"RE: {ours['Subject']}"))
+    assert reply.ticket_id == first.ticket_id
+    assert reply.thread_signal == "subject-token"
+
+
+def test_fresh_mail_with_the_same_subject_is_a_new_ticket(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    again = process(engine, config, customer_mail(2))
+    other = process(engine, config, customer_mail(3, sender="ivan@other.example"))
+    assert len({first.ticket_id, again.ticket_id, other.ticket_id}) == 3
+    assert again.thread_signal == other.thread_signal == "new"
+
+
+def test_references_alone_join_and_any_reference_counts(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    refs = "References: <unknown@elsewhere.example> <c1@customer.example> <gone@x.example>\r\n"
+    reply = process(engine, config, customer_mail(2, "Re: something else", headers=refs))
+    assert reply.ticket_id == first.ticket_id
+    assert reply.thread_signal == "references"
+
+
+def test_new_mail_on_a_ticket_marks_the_pending_draft_stale(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    pending = draft_of(engine, int(first.id or 0))
+    assert pending.state in (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
+    follow_up = process(
+        engine, config, customer_mail(2, "more", headers="In-Reply-To: <c1@customer.example>\r\n")
+    )
+    assert follow_up.ticket_id == first.ticket_id
+    with Session(engine) as session:
+        old = session.get(Draft, pending.id)
+        assert old is not None and old.state == DraftState.STALE
+        assert old.version == pending.version + 1
+        current = session.exec(
+            select(Draft).where(
+                Draft.ticket_id == first.ticket_id, col(Draft.state) != DraftState.STALE
+            )
+        ).all()
+        assert [d.message_pk for d in current] == [follow_up.id]
+
+
+def test_auto_reply_on_a_ticket_joins_it_without_staling_the_draft(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    pending = draft_of(engine, int(first.id or 0))
+    auto = "In-Reply-To: <c1@customer.example>\r\nAuto-Submitted: auto-replied\r\n"
+    ooo = process(engine, config, customer_mail(2, "Out of office", headers=auto))
+    assert ooo.state == MessageState.SUPPRESSED
+    assert ooo.suppression_reason is not None and "Auto-Submitted" in ooo.suppression_reason
+    assert ooo.ticket_id == first.ticket_id
+    assert draft_of(engine, int(first.id or 0)).state == pending.state
+
+
+def test_reply_to_a_released_but_unsent_message_finds_its_ticket(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    rep_releases(engine, int(draft_of(engine, int(first.id or 0)).id or 0))
+    with Session(engine) as session:
+        queued = session.exec(select(Outbox)).one()
+    parsed = parse_message(
+        customer_mail(2, "Re: x", headers=f"In-Reply-To: {queued.message_id}\r\n")
+    )
+    with session_scope(engine) as session:
+        assert find_ticket(session, parsed) == (first.ticket_id, "in-reply-to")
+
+
+def test_token_for_a_missing_ticket_is_a_new_ticket(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    message = process(engine, config, customer_mail(1, "Re: old thing [#999999]"))
+    assert message.thread_signal == "new"
