@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -76,14 +77,23 @@ class SinkHandler:
         return out
 
 
-@pytest.fixture
-def sink() -> Iterator[tuple[SinkHandler, int]]:
+@contextmanager
+def running_sink() -> Iterator[tuple[SinkHandler, int]]:
+    """A real aiosmtpd relay on 127.0.0.1 with a scriptable handler; stopped on exit."""
     handler = SinkHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    yield handler, port
-    controller.stop()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SinkHandler, int]]:
+    with running_sink() as started:
+        yield started
 
 
 def sender_config(make_config: Callable[..., Config], port: int, **extra: Any) -> Config:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -18,12 +19,13 @@ from gateway.sender import SenderRunner
 from gateway.thread import find_ticket
 from storage.db import session_scope
 from storage.models import Draft, DraftState, Message, MessageState, Outbox
-from tests.gateway.test_sender import (  # noqa: F401  (sink is a fixture)
-    SinkHandler,
-    rep_releases,
-    sender_config,
-    sink,
-)
+from tests.gateway.test_sender import SinkHandler, rep_releases, running_sink, sender_config
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SinkHandler, int]]:
+    with running_sink() as started:
+        yield started
 
 
 def customer_mail(
@@ -74,7 +76,8 @@ def test_customer_reply_to_our_sent_message_joins_the_ticket(
     handler, port = sink
     config = sender_config(make_config, port)
     first, ours = answered_ticket(engine, config, handler)
-    reply_headers = f"In-Reply-To: {ours['Message-ID']}\r\nReferences: <c1@customer.example> {ours['Message-ID']}\r\n"
+    mid = ours["Message-ID"]
+    reply_headers = f"In-Reply-To: {mid}\r\nReferences: <c1@customer.example> {mid}\r\n"
     reply = process(
         engine, config, customer_mail(2, f"Re: {ours['Subject']}", headers=reply_headers)
     )
