@@ -74,6 +74,8 @@ class TrainSettings:
     epochs: int | None = None
     dropout: float = 0.2
     use_textcat: bool = True
+    # Candidate textcat weights in the mix; held-out NLL picks one.
+    spacy_weights: tuple[float, ...] = WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,9 @@ def train_model(
         if settings.use_textcat:
             textcat = fit_textcat(fit_rows, labels, settings, seed, step)
         step("calibrating")
-        weight, temperature, tried = calibrate(linear, textcat, held_rows, labels)
+        weight, temperature, tried = calibrate(
+            linear, textcat, held_rows, labels, settings.spacy_weights
+        )
     version = "intent-" + data_hash(rows, seed, settings)[:12]
     meta = _meta(version, labels, weight, temperature, len(fit_rows), len(held_rows), settings)
     model = IntentModel(
@@ -258,16 +262,18 @@ def calibrate(
     textcat: Any | None,
     held_rows: Sequence[tuple[str, str]],
     labels: Sequence[str],
+    weights: Sequence[float] = WEIGHTS,
 ) -> tuple[float, float, list[dict[str, float]]]:
     """Choose the mixing weight and temperature with the lowest held-out NLL."""
+    if textcat is None:
+        weights = (0.0,)
     if not held_rows:
-        return (0.5 if textcat is not None else 0.0), 1.0, []
+        return (float(np.median(weights)) if textcat is not None else 0.0), 1.0, []
     texts = [normalise(text) for text, _ in held_rows]
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for _, label in held_rows])
     linear_p = linear.proba(texts)
     spacy_p = textcat_proba(textcat, texts, labels) if textcat is not None else None
-    weights = WEIGHTS if spacy_p is not None else (0.0,)
     tried: list[dict[str, float]] = []
     best: tuple[float, float, float] | None = None
     for weight in weights:
@@ -368,10 +374,15 @@ def _progress(enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield lambda _description: None
         return
+    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as bar:
         task = bar.add_task("training", total=None)
 
@@ -416,12 +427,13 @@ def train_from_file(
     seed: int = 0,
     test_split: str = "test",
     progress: bool = True,
+    settings: TrainSettings | None = None,
 ) -> TrainReport:
     """Train on every split but `test_split`, then record test metrics in meta.json."""
     splits = read_labelled_splits(path, text_field=text_field, label_field=label_field)
     test_rows = splits.pop(test_split, [])
     rows = [row for part in splits.values() for row in part]
-    report = train_model(rows, out_dir=out_dir, seed=seed, progress=progress)
+    report = train_model(rows, out_dir=out_dir, seed=seed, progress=progress, settings=settings)
     if not test_rows:
         return report
     model = IntentModel.load(out_dir)
