@@ -1,0 +1,412 @@
+"""Log attachments: decode safely, find the lines that matter, give failures a stable id.
+
+Customers attach logs as plain text, `.gz` or `.zip`. All three are untrusted input, so
+decoding is streaming and capped twice: by total output bytes and by output/input
+ratio (a 20 KB gzip that inflates to gigabytes stops at the cap with a note). Nothing
+here raises on customer data; every problem becomes `LogFinding.note`.
+
+Only "interesting" lines are mined: error levels, exceptions and whole stack traces
+(a Python traceback or a Java `at …` block is one event), kills/OOM/segfaults and 4xx/5xx
+statuses in access logs. A cheap substring scan over the lowercased text finds them, so
+a 200 KB log with a handful of errors costs little more than reading it. The event
+lines go through drain3 (in memory, one miner per attachment so results do not depend
+on what else the process saw) with generic masks for timestamps, ids, IPs, hex, paths
+and numbers. The **signature** of a failure is the first 12 hex of the SHA-1 of its
+normalised template: equal for the same failure in different tickets (other timestamps,
+hosts, request ids) and independent of drain's per-process cluster ids.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from drain3 import TemplateMiner
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+
+from nlp.text import clean_line
+from nlp.types import Attachment, EvidenceLine, LogFinding
+
+RULES_VERSION = "log-1"
+
+_CHUNK = 64 * 1024
+_MAX_ZIP_MEMBERS = 200
+_MAX_BLOCK_LINES = 50
+_MAX_EVIDENCE_BLOCK = 8
+_MAX_LINE_CHARS = 1000
+_MAX_TEMPLATES = 20
+
+_LOG_EXTS = (".log", ".txt", ".out", ".err", ".gz", ".zip", ".json", ".jsonl", ".csv")
+_ARCHIVE_EXTS = (".zip", ".tar", ".tgz", ".tar.gz", ".7z", ".rar", ".jar", ".war", ".bz2", ".xz")
+_NOT_LOG_TYPES = ("image/", "audio/", "video/", "application/pdf", "text/html", "text/calendar")
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    max_log_bytes: int = 20 * 1024 * 1024
+    max_compression_ratio: int = 100
+    max_evidence_lines: int = 20
+
+
+@dataclass
+class _Text:
+    name: str
+    data: bytes
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse_logs(
+    attachments: Sequence[Attachment], settings: LogSettings | None = None
+) -> list[LogFinding]:
+    """One finding per log (per member for zip archives); never raises on bad input."""
+    settings = settings or LogSettings()
+    findings: list[LogFinding] = []
+    for attachment in attachments:
+        if not is_log_attachment(attachment):
+            continue
+        try:
+            findings.extend(_analyse_attachment(attachment, settings))
+        except Exception as exc:  # a last guard: customer data must not break analysis
+            findings.append(_empty(attachment.name, f"log analysis failed: {exc!r}"[:300]))
+    return findings
+
+
+def evidence_text(finding: LogFinding) -> str:
+    """The text entity offsets of a log finding refer to: evidence lines joined by "\\n"."""
+    return "\n".join(line.text for line in finding.evidence)
+
+
+def is_log_attachment(attachment: Attachment) -> bool:
+    name, ctype, data = attachment.name.lower(), attachment.content_type.lower(), attachment.data
+    if data.startswith(_GZIP_MAGIC) or data.startswith(_ZIP_MAGIC):
+        return name.endswith((".gz", ".zip", ".tgz")) or "zip" in ctype or "octet" in ctype
+    if ctype.startswith(_NOT_LOG_TYPES):
+        return False
+    if ctype.startswith("text/") or name.endswith(_LOG_EXTS):
+        return True
+    return _mostly_printable(data)
+
+
+def _mostly_printable(data: bytes) -> bool:
+    sample = data[:4096]
+    if not sample or b"\x00" in sample:
+        return False
+    printable = sum(1 for b in sample if b >= 0x20 or b in (9, 10, 13))
+    return printable / len(sample) >= 0.95
+
+
+def _analyse_attachment(attachment: Attachment, settings: LogSettings) -> list[LogFinding]:
+    texts, notes = _unpack(attachment, settings)
+    findings = [_analyse_text(t.name, _decode(t), t.notes, settings) for t in texts]
+    if notes:
+        findings.append(_empty(attachment.name, "; ".join(notes)))
+    return findings
+
+
+def _unpack(attachment: Attachment, settings: LogSettings) -> tuple[list[_Text], list[str]]:
+    data, name = attachment.data, attachment.name or "attachment"
+    notes = ["attachment was cut by the mail parser"] if attachment.truncated else []
+    if data.startswith(_ZIP_MAGIC):
+        texts, zip_notes = _unzip(name, data, settings)
+        return texts, notes + zip_notes
+    if data.startswith(_GZIP_MAGIC):
+        out, note = gunzip(data, settings.max_log_bytes, settings.max_compression_ratio)
+        return [_Text(name, out, notes + ([note] if note else []))], []
+    return [_Text(name, data[: settings.max_log_bytes], notes)], []
+
+
+def _human(n: int) -> str:
+    return f"{round(n / 1024 / 1024, 1):g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def gunzip(data: bytes, max_bytes: int, max_ratio: int) -> tuple[bytes, str]:
+    """Inflate (multi-member) gzip with output capped; returns (bytes, note)."""
+    limit = min(max_bytes, max(len(data), 1) * max_ratio)
+    kind = "size" if limit == max_bytes else "ratio"
+    out = bytearray()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        for pos in range(0, len(data), _CHUNK):
+            pending = data[pos : pos + _CHUNK]
+            while pending:
+                out += inflater.decompress(pending, limit - len(out) + 1)
+                if len(out) > limit:
+                    return bytes(
+                        out[:limit]
+                    ), f"decompression stopped at {_human(limit)} ({kind} cap)"
+                if inflater.eof:
+                    pending = inflater.unused_data
+                    if not pending.startswith(_GZIP_MAGIC):
+                        return bytes(out), ""
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    pending = inflater.unconsumed_tail
+    except zlib.error as exc:
+        return bytes(out), f"corrupt gzip data after {len(out):,} bytes ({exc})"
+    if not inflater.eof:
+        return bytes(out), f"gzip data ends early after {len(out):,} bytes (truncated)"
+    return bytes(out), ""
+
+
+def _unzip(name: str, data: bytes, settings: LogSettings) -> tuple[list[_Text], list[str]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        return [], [f"{name}: not a readable zip archive ({exc})"]
+    notes: list[str] = []
+    texts: list[_Text] = []
+    budget = settings.max_log_bytes
+    if len(members) > _MAX_ZIP_MEMBERS:
+        notes.append(f"{name}: only the first {_MAX_ZIP_MEMBERS} of {len(members)} members read")
+    for info in members[:_MAX_ZIP_MEMBERS]:
+        label = f"{name}:{info.filename}"
+        if info.is_dir():
+            continue
+        if info.flag_bits & 0x1:
+            notes.append(f"{label}: encrypted member not opened")
+            continue
+        if info.filename.lower().endswith(_ARCHIVE_EXTS):
+            notes.append(f"{label}: nested archive skipped")
+            continue
+        if budget <= 0:
+            notes.append(f"{label}: skipped, {_human(settings.max_log_bytes)} read already")
+            continue
+        text = _read_member(archive, info, label, budget, settings)
+        if text is not None:
+            budget -= len(text.data)
+            texts.append(text)
+    return texts, notes
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int, s: LogSettings
+) -> _Text | None:
+    limit = min(budget, max(info.compress_size, 1) * s.max_compression_ratio)
+    kind = "size" if limit == budget else "ratio"
+    out = bytearray()
+    notes: list[str] = []
+    try:
+        with archive.open(info) as member:
+            while len(out) <= limit:
+                chunk = member.read(min(_CHUNK, limit - len(out) + 1))
+                if not chunk:
+                    break
+                out += chunk
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        RuntimeError,
+        NotImplementedError,
+    ) as e:
+        notes.append(f"member damaged after {len(out):,} bytes ({e})")
+    if len(out) > limit:
+        del out[limit:]
+        notes.append(f"decompression stopped at {_human(limit)} ({kind} cap)")
+    data = bytes(out)
+    if data.startswith(_GZIP_MAGIC):
+        data, note = gunzip(data, budget, s.max_compression_ratio)
+        notes.extend([note] if note else [])
+    if data and not _mostly_printable(data):
+        return _Text(label, b"", [*notes, "binary member skipped"])
+    return _Text(label, data, notes)
+
+
+def _decode(text: _Text) -> str:
+    data = text.data
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        text.notes.append("not UTF-8; decoded as Latin-1")
+        return data.decode("latin-1", errors="replace")
+
+
+# --- finding the lines that matter -------------------------------------------------
+
+_INTERESTING_WORDS = re.compile(
+    r"error|fatal|panic|critical|crit\b|severe|emerg|exception|traceback|killed|"
+    r"segfault|segmentation fault|out of memory|core dumped|sigsegv|sigabrt"
+)
+_INTERESTING_WORDS_ANY_CASE = re.compile(_INTERESTING_WORDS.pattern, re.IGNORECASE)
+_STATUS = re.compile(
+    r"HTTP/\d(?:\.\d)?\"\s+[45]\d\d\b|\bstatus(?:_code)?[=:]\s*\"?[45]\d\d\b|"
+    r"\"status(?:_code)?\"\s*:\s*\"?[45]\d\d\b"
+)
+_HARMLESS = re.compile(r"\b(?:0|no) errors?\b|\berrors?[=:]\s*0\b|error_count[=:]\s*0\b")
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
+_CONTINUATION = re.compile(r"^(?:\s+\S|Caused by:|\s*\.\.\. \d+ more)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    line: int  # 0-based index of the event's first line
+    block: tuple[int, ...]  # 0-based indices of all its lines
+    key: str  # the text that is mined into a template
+
+
+def find_events(lines: Sequence[str], text: str | None = None) -> list[_Event]:
+    """Error events in order; stack traces are one event keyed by their telling line."""
+    text = "\n".join(lines) if text is None else text
+    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    lowered = text.lower()
+    # Lowercasing a few characters (e.g. "İ") changes the length; offsets must not move.
+    words = (
+        _INTERESTING_WORDS.finditer(lowered)
+        if len(lowered) == len(text)
+        else _INTERESTING_WORDS_ANY_CASE.finditer(text)
+    )
+    positions = [m.start() for m in words] + [m.start() for m in _STATUS.finditer(text)]
+    hits = sorted({bisect.bisect_right(starts, pos) - 1 for pos in positions})
+    events: list[_Event] = []
+    covered = -1
+    for i in hits:
+        if i <= covered or i >= len(lines):
+            continue
+        line = lines[i]
+        if _HARMLESS.search(line.lower()) and not _STATUS.search(line):
+            continue
+        block, key = _block(lines, i)
+        covered = block[-1]
+        events.append(_Event(i, block, clean_line(key)[:_MAX_LINE_CHARS]))
+    return events
+
+
+def _block(lines: Sequence[str], i: int) -> tuple[tuple[int, ...], str]:
+    end = i + 1
+    limit = min(len(lines), i + _MAX_BLOCK_LINES)
+    if _TRACEBACK.search(lines[i]):
+        while end < limit and _CONTINUATION.match(lines[end]):
+            end += 1
+        if end < limit and lines[end].strip():
+            end += 1  # the final "ValueError: …" line tells which failure it was
+        return tuple(range(i, end)), lines[end - 1]
+    while end < limit and _CONTINUATION.match(lines[end]):
+        end += 1
+    return tuple(range(i, end)), lines[i]
+
+
+# --- templates and signatures ------------------------------------------------------
+
+_MASKS: tuple[tuple[str, str], ...] = (
+    (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "TS"),
+    (r"\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?", "TS"),
+    (r"\b[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}\b", "TS"),
+    (r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "TIME"),
+    (r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b", "DATE"),
+    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
+    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "IP"),
+    (r"(?<![\w.-])(?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*:\d{1,5}(?![\w.])", "HOST"),
+    (r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}(?![\w:])", "IP"),
+    (r"\b0x[0-9a-fA-F]+\b", "HEX"),
+    (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", "HEX"),
+    (r"(?<![\w.])(?:/[\w.@%+-]+){2,}/?", "PATH"),
+    # Numbers, except the ones that name the failure: ORA-00942, "exit code 137", a
+    # status after a quoted request line, "status=503", SQLSTATE.
+    (
+        r"(?<![A-Za-z0-9])(?<![A-Z]{3}-)(?<!code )(?<!code=)(?<!status=)(?<!status )"
+        r"(?<!\" )(?<!SQLSTATE )(?<!HTTP )[-+]?\d+(?:\.\d+)?(?![A-Za-z0-9])",
+        "NUM",
+    ),
+)
+_ANY_MASK = re.compile(r"<(?:[A-Z]+|\*)>")
+_REPEATED_MASK = re.compile(r"<\*>(?:\s*<\*>)+")
+
+
+def make_template_miner(sim_th: float = 0.7, depth: int = 4) -> TemplateMiner:
+    """An in-memory drain3 miner with our generic masks (no files, no persistence).
+
+    sim_th is stricter than drain3's 0.4: merging two different failures into one
+    signature is worse for a rep than showing the same failure as two templates.
+    """
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.masking_instructions = [MaskingInstruction(p, name) for p, name in _MASKS]
+    config.drain_sim_th = sim_th
+    config.drain_depth = depth
+    config.drain_max_children = 100
+    config.parametrize_numeric_tokens = True
+    return TemplateMiner(persistence_handler=None, config=config)
+
+
+def normalise_template(template: str) -> str:
+    masked = _ANY_MASK.sub("<*>", " ".join(template.split()))
+    return _REPEATED_MASK.sub("<*>", masked)
+
+
+def signature(template: str) -> str:
+    """Stable id of a failure template: first 12 hex of SHA-1 of the normalised form."""
+    return hashlib.sha1(normalise_template(template).encode("utf-8")).hexdigest()[:12]
+
+
+def _analyse_text(name: str, text: str, notes: list[str], settings: LogSettings) -> LogFinding:
+    if text.endswith("\n"):
+        text = text[:-1]
+    lines = text.split("\n") if text else []
+    events = find_events(lines, text)
+    if not events:
+        return LogFinding(name, len(lines), 0, "", "", note="; ".join(notes))
+    miner = make_template_miner()
+    clusters = [miner.add_log_message(event.key)["cluster_id"] for event in events]
+    templates = {c.cluster_id: normalise_template(c.get_template()) for c in miner.drain.clusters}
+    ranked = _rank(clusters)
+    top = ranked[0][0]
+    return LogFinding(
+        attachment=name,
+        total_lines=len(lines),
+        error_lines=sum(len(e.block) for e in events),
+        signature=signature(templates[top]),
+        template=templates[top],
+        evidence=tuple(_evidence(lines, events, clusters, settings.max_evidence_lines)),
+        templates=tuple(
+            (signature(templates[c]), templates[c], n) for c, n in ranked[:_MAX_TEMPLATES]
+        ),
+        note="; ".join(notes),
+    )
+
+
+def _rank(clusters: list[int]) -> list[tuple[int, int]]:
+    counts: dict[int, int] = {}
+    for c in clusters:
+        counts[c] = counts.get(c, 0) + 1
+    first = {c: clusters.index(c) for c in counts}
+    return sorted(counts.items(), key=lambda kv: (-kv[1], first[kv[0]]))
+
+
+def _evidence(
+    lines: Sequence[str], events: list[_Event], clusters: list[int], cap: int
+) -> Iterator[EvidenceLine]:
+    """First occurrence of each template (whole block, trimmed), first error first."""
+    seen: set[int] = set()
+    emitted = 0
+    for event, cluster in zip(events, clusters, strict=True):
+        if cluster in seen:
+            continue
+        seen.add(cluster)
+        block = list(event.block)
+        if len(block) > _MAX_EVIDENCE_BLOCK:
+            block = block[: _MAX_EVIDENCE_BLOCK - 1] + block[-1:]
+        for index in block:
+            if emitted >= cap:
+                return
+            emitted += 1
+            yield EvidenceLine(index + 1, clean_line(lines[index])[:_MAX_LINE_CHARS])
+
+
+def _empty(name: str, note: str) -> LogFinding:
+    return LogFinding(
+        attachment=name, total_lines=0, error_lines=0, signature="", template="", note=note
+    )
