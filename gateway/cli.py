@@ -158,7 +158,9 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         print(f"imap {args.imap}: {stored} new message(s) stored")
         return 0
     if not args.paths:
-        print("ingest: give .eml files, directories or mbox files (or --imap NAME)", file=sys.stderr)
+        print(
+            "ingest: give .eml files, directories or mbox files (or --imap NAME)", file=sys.stderr
+        )
         return 2
     new = dupes = failed = 0
     for label, raw in _safe_iter(args.paths):
@@ -303,7 +305,10 @@ def export_rows(engine: Engine) -> Iterator[dict[str, Any]]:
         last_id = 0
         while True:
             batch = session.exec(
-                select(Message).where(col(Message.id) > last_id).order_by(col(Message.id)).limit(500)
+                select(Message)
+                .where(col(Message.id) > last_id)
+                .order_by(col(Message.id))
+                .limit(500)
             ).all()
             if not batch:
                 return
@@ -391,9 +396,9 @@ def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     if problems:
         return 1
     mailboxes = ", ".join(m.name for m in config.imap) or "none"
+    smtp = f"on {config.smtp.host}:{config.smtp.port}" if config.smtp.enabled else "off"
     print(
-        f"config OK: database {config.database_url}; SMTP "
-        f"{'on ' + config.smtp.host + ':' + str(config.smtp.port) if config.smtp.enabled else 'off'}"
+        f"config OK: database {config.database_url}; SMTP {smtp}"
         f"; IMAP mailboxes: {mailboxes}; sender {'on' if config.sender.enabled else 'off'}"
     )
     return 0
@@ -416,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="supportgate",
         description="Email gateway with a human review queue for technical-support teams.",
     )
-    parser.add_argument("--config", help="config file (default: $SUPPORTGATE_CONFIG or ./config.toml)")
+    parser.add_argument(
+        "--config", help="config file (default: $SUPPORTGATE_CONFIG or ./config.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -476,9 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = Config()
         else:
             config = load_config(find_config_path(args.config))
-            logging.getLogger().setLevel(
-                logging.DEBUG if args.verbose else config.logging.level
-            )
+            logging.getLogger().setLevel(logging.DEBUG if args.verbose else config.logging.level)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

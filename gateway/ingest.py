@@ -9,18 +9,21 @@ so two processes racing with the same message still store it once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.message import Message as EmailMessage
+from typing import Any
 
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
 
 from gateway import headers as h
-from storage.audit import audit
-from storage.models import Message, MessageState, RawMessage, utcnow
+from storage.models import AuditLog, Message, MessageState, RawMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +37,37 @@ class IngestResult:
 
 def dedupe_key_for(raw: bytes) -> tuple[str, str, str | None]:
     """(dedupe key, sha256 hex, message-id or None) for raw bytes."""
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        msg = h.parse_headers(raw)
-        mid = h.first_msgid(msg.get("Message-ID"))
-    except Exception:  # a header block the stdlib cannot read still gets stored
-        mid = None
-    key = f"mid:{mid}" if mid else f"sha:{digest}"
-    return key[:1024], digest, mid
+    key, digest, mid, _ = _facts(raw)
+    return key, digest, mid
 
 
-def _find(session: Session, key: str) -> Message | None:
-    return session.exec(select(Message).where(Message.dedupe_key == key)).first()
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """Statements built once per dialect; executed with parameter dicts.
+
+    Building `.values(...)` per call costs more than the SQLite commit itself, so the
+    accept path reuses compiled statements (INSERT … ON CONFLICT DO NOTHING works on
+    both SQLite and PostgreSQL).
+    """
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    raw_t = RawMessage.__table__  # type: ignore[attr-defined]
+    msg_t = Message.__table__  # type: ignore[attr-defined]
+    audit_t = AuditLog.__table__  # type: ignore[attr-defined]
+    put_raw = insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"])
+    put_msg = (
+        insert(msg_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(msg_t.c.id)
+    )
+    find = select(msg_t.c.id).where(msg_t.c.dedupe_key == bindparam("key"))
+    return put_raw, put_msg, find, audit_t.insert()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    raw: bytes
+    source: str
+    envelope_from: str | None = None
+    envelope_to: tuple[str, ...] = ()
+    mailbox: str | None = None
 
 
 def ingest(
@@ -61,57 +83,88 @@ def ingest(
 
     Raises only on storage failure; the caller must then NOT acknowledge the message.
     """
-    key, digest, mid = dedupe_key_for(raw)
-    summary = _summary(raw)
-    with Session(engine, expire_on_commit=False) as session:
-        existing = _find(session, key)
-        if existing is not None:
-            session.rollback()
-            return IngestResult(int(existing.id or 0), True, key)
-        if session.get(RawMessage, digest) is None:
-            session.add(RawMessage(sha256=digest, size=len(raw), data=raw))
-            # No ORM relationship orders the inserts, so the blob goes first explicitly.
-            session.flush()
-        message = Message(
-            dedupe_key=key,
-            message_id=mid,
-            sha256=digest,
-            size=len(raw),
-            direction="inbound",
-            source=source[:200],
-            mailbox=mailbox,
-            envelope_from=h.clean(envelope_from) or None,
-            envelope_to=[h.clean(r) for r in envelope_to],
-            received_at=utcnow(),
-            state=MessageState.RECEIVED,
-            **summary,
-        )
-        try:
-            session.add(message)
-            session.flush()
-            audit(
-                session,
-                actor=f"ingest:{source}"[:200],
-                action="message.received",
-                entity_type="message",
-                entity_id=message.id,
-                details={"dedupe_key": key, "size": len(raw), "mailbox": mailbox},
+    item = IngestItem(raw, source, envelope_from, tuple(envelope_to), mailbox)
+    return ingest_batch(engine, [item])[0]
+
+
+def ingest_batch(engine: Engine, items: list[IngestItem]) -> list[IngestResult]:
+    """Store several messages in ONE transaction (one fsync) — group commit.
+
+    Either all are durable when this returns, or it raises and none is.
+    """
+    put_raw, put_msg, find, put_audit = _statements(engine.dialect.name)
+    results: list[IngestResult] = []
+    with engine.begin() as conn:
+        for item in items:
+            raw = item.raw
+            key, digest, mid, summary = _facts(raw)
+            now = utcnow()
+            conn.execute(put_raw, {"sha256": digest, "size": len(raw), "data": raw})
+            row = conn.execute(
+                put_msg,
+                {
+                    "dedupe_key": key,
+                    "message_id": mid,
+                    "sha256": digest,
+                    "size": len(raw),
+                    "direction": "inbound",
+                    "source": item.source[:200],
+                    "mailbox": item.mailbox,
+                    "envelope_from": h.clean(item.envelope_from) or None,
+                    "envelope_to": [h.clean(r) for r in item.envelope_to],
+                    "received_at": now,
+                    "state": MessageState.RECEIVED.value,
+                    "attempts": 0,
+                    **summary,
+                },
+            ).first()
+            if row is None:
+                # Already stored (possibly by another process a moment ago): a duplicate.
+                existing = int(conn.execute(find, {"key": key}).scalar_one())
+                results.append(IngestResult(existing, True, key))
+                continue
+            message_pk = int(row[0])
+            conn.execute(
+                put_audit,
+                {
+                    "at": now,
+                    "actor": f"ingest:{item.source}"[:200],
+                    "action": "message.received",
+                    "entity_type": "message",
+                    "entity_id": message_pk,
+                    "details": {"dedupe_key": key, "size": len(raw), "mailbox": item.mailbox},
+                    "model_version": None,
+                },
             )
-            session.commit()
-        except IntegrityError:
-            # Another process stored the same message between our check and insert.
-            session.rollback()
-            again = _find(session, key)
-            if again is None:
-                raise
-            return IngestResult(int(again.id or 0), True, key)
-        return IngestResult(int(message.id or 0), False, key)
+            results.append(IngestResult(message_pk, False, key))
+    return results
 
 
-def _summary(raw: bytes) -> dict[str, object]:
-    """Cheap header facts for listing before the full parse runs; never raises."""
+_EMPTY_SUMMARY: dict[str, Any] = {
+    "from_addr": None,
+    "from_name": None,
+    "to_addrs": [],
+    "subject": None,
+    "in_reply_to": None,
+    "references": [],
+}
+
+
+def _facts(raw: bytes) -> tuple[str, str, str | None, dict[str, Any]]:
+    """Dedupe key, digest, Message-ID and a cheap header summary, from one header parse."""
+    digest = hashlib.sha256(raw).hexdigest()
     try:
         msg = h.parse_headers(raw)
+    except Exception:  # a header block the stdlib cannot read still gets stored
+        return f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)
+    mid = h.first_msgid(msg.get("Message-ID"))
+    key = (f"mid:{mid}" if mid else f"sha:{digest}")[:1024]
+    return key, digest, mid, _summary(msg)
+
+
+def _summary(msg: EmailMessage) -> dict[str, Any]:
+    """Cheap header facts for listing before the full parse runs; never raises."""
+    try:
         name, addr = h.address(msg, "From")
         return {
             "from_addr": addr or None,
@@ -123,4 +176,4 @@ def _summary(raw: bytes) -> dict[str, object]:
         }
     except Exception as exc:
         log.warning("header summary failed: %s", exc)
-        return {}
+        return dict(_EMPTY_SUMMARY)

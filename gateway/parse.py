@@ -84,8 +84,10 @@ def _envelope_fields(msg: EmailMessage) -> dict[str, Any]:
         "date": date,
         "in_reply_to": h.first_msgid(msg.get("In-Reply-To")),
         "references": tuple(h.message_ids(msg.get("References"))),
-        "headers": tuple((str(k), h.decoded(msg, k) if _is_text_header(k) else h.clean(str(v), 4000))
-                         for k, v in msg.items()),
+        "headers": tuple(
+            (str(k), h.decoded(msg, k) if _is_text_header(k) else h.clean(str(v), 4000))
+            for k, v in msg.items()
+        ),
         "content_type": h.clean(msg.get_content_type()),
     }
 
@@ -110,7 +112,9 @@ def _with_mailparser(raw: bytes, cap: int, defects: list[str]) -> ParsedMessage:
         text = html_to_text(html)
     attachments = tuple(_mp_attachment(a, cap, defects) for a in mp.attachments[:MAX_ATTACHMENTS])
     if len(mp.attachments) > MAX_ATTACHMENTS:
-        defects.append(f"{len(mp.attachments) - MAX_ATTACHMENTS} attachments beyond the cap ignored")
+        defects.append(
+            f"{len(mp.attachments) - MAX_ATTACHMENTS} attachments beyond the cap ignored"
+        )
     return ParsedMessage(
         text=_cap_text(text, defects),
         html=html[:MAX_TEXT_CHARS],
@@ -256,12 +260,15 @@ def summary(parsed: ParsedMessage) -> dict[str, Any]:
     return {
         "text": parsed.text[:200_000],
         "attachments": [
-            {"name": a.name, "size": a.size, "content_type": a.content_type, "truncated": a.truncated}
+            {
+                "name": a.name,
+                "size": a.size,
+                "content_type": a.content_type,
+                "truncated": a.truncated,
+            }
             for a in parsed.attachments
         ],
         "defects": list(parsed.defects),
         "date": parsed.date.isoformat() if parsed.date else None,
         "cc": list(parsed.cc),
     }
-
-

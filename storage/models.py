@@ -45,7 +45,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-
 class MessageState(StrEnum):
     RECEIVED = "received"
     ANALYSING = "analysing"
@@ -224,9 +223,7 @@ class Outbox(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    sent_at: datetime | None = Field(
-        default=None, sa_column=Column(UTCDateTime(), nullable=True)
-    )
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class ImapCheckpoint(SQLModel, table=True):
@@ -272,9 +269,7 @@ class LabelCorrection(SQLModel, table=True):
     old_label: str | None = Field(default=None, max_length=64)
     new_label: str = Field(max_length=64)
     actor: str = Field(max_length=200)
-    at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class SenderRate(SQLModel, table=True):

@@ -164,7 +164,9 @@ def recover_stale(
         for msg in stale:
             if msg.attempts >= max_attempts:
                 msg.state = MessageState.SHUNTED
-                msg.error = f"gave up after {msg.attempts} attempts (claim by {msg.claimed_by} went stale)"
+                msg.error = (
+                    f"gave up after {msg.attempts} attempts (claim by {msg.claimed_by} went stale)"
+                )
                 shunted += 1
                 action = "message.shunted"
             else:

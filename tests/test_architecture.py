@@ -16,7 +16,12 @@ FORBIDDEN = ("textual", "aiosmtpd", "imapclient", "gateway", "review_tui", "smtp
 def modules_after_import(statement: str) -> set[str]:
     code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 

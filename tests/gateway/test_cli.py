@@ -52,13 +52,17 @@ def test_ingest_directory_and_mbox_then_process_status_export(
     assert f"messages: {n_samples + 3}" in text and "oldest unreviewed" in text
 
     out_file = tmp_path / "export.jsonl"
-    assert main(["--config", str(config), "export", "--format", "jsonl", "--out", str(out_file)]) == 0
+    assert (
+        main(["--config", str(config), "export", "--format", "jsonl", "--out", str(out_file)]) == 0
+    )
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(rows) == n_samples + 3
     first = next(r for r in rows if r["message_id"] == "sample-01@customers.example")
     assert first["from"] == "dana@acme-shop.com"
     assert "503" in first["body"]
-    assert first["attachments"] == [{"name": "nginx-error.log.gz", "size": first["attachments"][0]["size"]}]
+    assert first["attachments"] == [
+        {"name": "nginx-error.log.gz", "size": first["attachments"][0]["size"]}
+    ]
     for key in ("id", "ticket_id", "to", "subject", "received_at", "state", "shunt_reason"):
         assert key in first
 
@@ -75,7 +79,7 @@ def test_ingest_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixt
     ("body", "expected"),
     [
         ("[smtp]\nprot = 25\n", "unknown key in [smtp]: prot"),
-        ("[smtp]\nport = \"25\"\n", "[smtp] port: expected an integer"),
+        ('[smtp]\nport = "25"\n', "[smtp] port: expected an integer"),
         ("[smpt]\n", "unknown section: smpt"),
         ("[imap]\nname = 'x'\n", "[[imap]]"),
         ("[[imap]]\nname = 'x'\nusername = 'u'\n", "set password_env"),
@@ -121,7 +125,9 @@ def test_shipped_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(shipped), "check-config"]) == 0
 
 
-def test_demo_runs_end_to_end_without_ui(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_end_to_end_without_ui(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--workdir", str(tmp_path / "demo"), "--no-ui"]) == 0
     out = capsys.readouterr().out
     n_samples = len(list(SAMPLES.glob("*.eml")))

@@ -88,7 +88,9 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None
             try:
                 if conn is None:
                     conn = smtplib.SMTP("127.0.0.1", port, timeout=10)
-                conn.sendmail(f"client{cid}@customers.example", ["support@example.com"], _mail(cid, n))
+                conn.sendmail(
+                    f"client{cid}@customers.example", ["support@example.com"], _mail(cid, n)
+                )
             except (OSError, smtplib.SMTPException):
                 # No 250: the MTA keeps the message and retries later.
                 conn = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from gateway.ingest import ingest
 from gateway.parse import ParseError, parse_message
@@ -37,7 +37,9 @@ def big_attachment(size: int) -> bytes:
     msg["Subject"] = "huge log"
     msg["Message-ID"] = "<big-attachment@customer.example>"
     msg.set_content("full debug log attached")
-    msg.add_attachment(b"E" * size, maintype="application", subtype="octet-stream", filename="debug.log")
+    msg.add_attachment(
+        b"E" * size, maintype="application", subtype="octet-stream", filename="debug.log"
+    )
     return msg.as_bytes(policy=SMTP_POLICY)
 
 

@@ -26,7 +26,9 @@ from storage.queue import (
 
 def _store(engine: Engine, n: int) -> list[int]:
     return [
-        ingest(engine, f"Message-ID: <q{i}@x>\r\nSubject: {i}\r\n\r\nbody".encode(), source="t").message_pk
+        ingest(
+            engine, f"Message-ID: <q{i}@x>\r\nSubject: {i}\r\n\r\nbody".encode(), source="t"
+        ).message_pk
         for i in range(n)
     ]
 
@@ -86,7 +88,10 @@ def test_stale_claims_are_recovered_then_shunted_after_max_attempts(engine: Engi
             assert claim_messages(engine, worker=f"dead-{attempt}") == [pk]
         # Not yet stale five minutes later…
         with freeze_time(start + timedelta(hours=attempt, minutes=5)):
-            assert recover_stale(engine, stale_after=timedelta(minutes=10), max_attempts=3) == (0, 0)
+            assert recover_stale(engine, stale_after=timedelta(minutes=10), max_attempts=3) == (
+                0,
+                0,
+            )
         # …but stale after the timeout: requeued twice, then shunted on the third death.
         with freeze_time(start + timedelta(hours=attempt, minutes=11)):
             result = recover_stale(engine, stale_after=timedelta(minutes=10), max_attempts=3)
@@ -128,7 +133,9 @@ def test_stale_sending_outbox_row_becomes_uncertain_not_resent(engine: Engine) -
             claimed_at=old,
         )
         session.add(row)
-    recover_stale(engine, stale_after=timedelta(minutes=10), max_attempts=3, now=old + timedelta(hours=1))
+    recover_stale(
+        engine, stale_after=timedelta(minutes=10), max_attempts=3, now=old + timedelta(hours=1)
+    )
     with Session(engine) as session:
         row2 = session.exec(select(Outbox)).one()
     assert row2.state == OutboxState.UNCERTAIN
