@@ -177,7 +177,7 @@ def label_rows(corrections: list[LabelCorrection]) -> tuple[list[dict[str, Any]]
             "actor": c.actor,
             "at": c.at.isoformat(),
         }
-        for c in latest.values()
+        for c in sorted(latest.values(), key=lambda c: (c.at, c.id or 0))
         if c.text.strip()
     ]
     return rows, superseded, len(latest) - len(rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import random
 import shutil
 import sys
@@ -204,8 +205,14 @@ def fit_linear(
         C=settings.c, max_iter=3000, class_weight="balanced", random_state=seed
     )
     clf.fit(features, y)
-    model.coef = np.asarray(clf.coef_, dtype=np.float64)
-    model.intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    coef = np.asarray(clf.coef_, dtype=np.float64)
+    intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    if len(labels) == 2:
+        # Binary LR keeps one row (for the second class); softmax over [0, w.x + b]
+        # gives the same probabilities, so store both rows and predict uniformly.
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    model.coef, model.intercept = coef, intercept
     return model
 
 
@@ -246,7 +253,13 @@ def fit_textcat(
         )
         for text, label in rows
     ]
-    optimizer = nlp.initialize(lambda: examples)
+    spacy_log = logging.getLogger("spacy")
+    level = spacy_log.level
+    spacy_log.setLevel(logging.WARNING)  # "Created vocabulary" is noise on a CLI
+    try:
+        optimizer = nlp.initialize(lambda: examples)
+    finally:
+        spacy_log.setLevel(level)
     epochs = settings.epochs or max(4, min(15, 60_000 // max(1, len(rows))))
     rng = random.Random(seed)
     for epoch in range(epochs):
