@@ -1,0 +1,200 @@
+"""The one entry point of analysis: `ParsedMessage` in, `Analysis` out.
+
+The steps are small and named, and their order matters: clean the text (escapes,
+NULs, length cap) → keep only what the customer newly wrote (quotes and signatures
+go, so a follow-up is judged by its own words) → entities from that reply → log
+attachments decoded and mined, with entities from their evidence lines → intent from
+the subject, the reply and a short digest of the log failures.
+
+Offsets: a body entity indexes into `Analysis.reply_text`; an attachment entity
+(`source` = attachment name, or `archive.zip:member` for archive members) indexes into
+that finding's evidence lines joined by "\\n" (`nlp.logs.evidence_text`).
+
+Customer data never makes `analyse` raise; each step that had to give up leaves a note.
+Only a missing or broken intent model raises (`IntentModelError`), because that is an
+operator problem the runner must surface, not something to guess around.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Protocol
+
+from nlp import entities as ent
+from nlp import logs
+from nlp.quotes import strip_reply
+from nlp.text import clean_text, detect_language
+from nlp.types import Analysis, Entity, LogFinding, ParsedMessage
+
+QUOTES_VERSION = "quotes-1"
+NEEDS_TRIAGE = "needs_triage"
+MAX_INTENT_CHARS = 20_000
+MAX_ENTITIES = 500
+
+
+class _Prediction(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def scores(self) -> dict[str, float]: ...
+    @property
+    def abstained(self) -> bool: ...
+
+
+class _IntentModel(Protocol):
+    version: str
+
+    def predict(self, text: str, *, threshold: float) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AnalyzerSettings:
+    model_dir: str = ""
+    abstain_threshold: float = 0.5
+    products: tuple[str, ...] = ()
+    account_id_patterns: tuple[str, ...] = ()
+    max_log_bytes: int = 20 * 1024 * 1024
+    max_compression_ratio: int = 100
+
+
+class Analyzer:
+    """Reusable and thread-safe; loads the intent model on first use unless given one."""
+
+    def __init__(
+        self, settings: AnalyzerSettings | None = None, *, intent_model: object | None = None
+    ) -> None:
+        self.settings = settings or AnalyzerSettings()
+        self._entity_settings = ent.EntitySettings(
+            products=tuple(self.settings.products),
+            account_id_patterns=tuple(self.settings.account_id_patterns),
+        )
+        # Build the extractor now: a bad operator pattern should fail at start-up.
+        self._extractor = ent.get_extractor(self._entity_settings)
+        self._log_settings = logs.LogSettings(
+            max_log_bytes=self.settings.max_log_bytes,
+            max_compression_ratio=self.settings.max_compression_ratio,
+        )
+        self._model: Any = intent_model
+        self._lock = threading.Lock()
+
+    @property
+    def intent_model(self) -> _IntentModel:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from nlp.intent import IntentModel
+
+                    self._model = IntentModel.load(self.settings.model_dir or None)
+        model: _IntentModel = self._model
+        return model
+
+    @property
+    def model_version(self) -> str:
+        rules = f"{ent.RULES_VERSION}+{logs.RULES_VERSION}+{QUOTES_VERSION}"
+        return f"{self.intent_model.version}+{rules}"
+
+    def analyse(self, parsed: ParsedMessage) -> Analysis:
+        notes: list[str] = []
+        body = clean_text(parsed.text or "")
+        notes.extend(body.notes)
+        reply = _step(notes, "reply stripping", body.text, _reply, body.text, parsed.from_name)
+        found = self._entities(reply, "body", notes)
+        findings: list[LogFinding] = _step(notes, "log analysis", [], self._logs, parsed)
+        for finding in findings:
+            if finding.evidence:
+                found.extend(self._entities(logs.evidence_text(finding), finding.attachment, notes))
+        subject = clean_text(parsed.subject or "", max_chars=1000).text
+        prediction = self._intent(_intent_text(subject, reply, findings), notes)
+        return Analysis(
+            model_version=self.model_version,
+            intent=prediction.label,
+            confidence=float(prediction.confidence),
+            scores=dict(prediction.scores),
+            abstained=bool(prediction.abstained),
+            entities=tuple(ent.dedupe(found)[:MAX_ENTITIES]),
+            reply_text=reply,
+            log_findings=tuple(findings),
+            language=detect_language(reply),
+            notes=tuple(notes),
+        )
+
+    def _entities(self, text: str, source: str, notes: list[str]) -> list[Entity]:
+        found: list[Entity] = _step(
+            notes, "entity extraction", [], self._extractor.extract, text, source
+        )
+        return found
+
+    def _logs(self, parsed: ParsedMessage) -> list[LogFinding]:
+        return logs.analyse_logs(parsed.attachments, self._log_settings)
+
+    def _intent(self, text: str, notes: list[str]) -> _Prediction:
+        model = self.intent_model
+        try:
+            prediction: _Prediction = model.predict(text, threshold=self.settings.abstain_threshold)
+        except Exception as exc:
+            notes.append(f"intent model failed on this text ({exc!r}); needs triage"[:300])
+            return _Abstain()
+        return prediction
+
+
+@dataclass(frozen=True)
+class _Abstain:
+    label: str = NEEDS_TRIAGE
+    confidence: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+    abstained: bool = True
+
+
+def _step(notes: list[str], name: str, fallback: Any, func: Any, *args: Any) -> Any:
+    """Run one step; a failure on odd input leaves a note and the fallback value."""
+    try:
+        return func(*args)
+    except Exception as exc:
+        notes.append(f"{name} failed ({exc!r})"[:300])
+        return fallback
+
+
+def _reply(text: str, sender_name: str) -> str:
+    return strip_reply(text, sender_name=sender_name)
+
+
+_MASK = re.compile(r"<\*>")
+
+
+def _intent_text(subject: str, reply: str, findings: list[LogFinding]) -> str:
+    """Subject, reply and what the logs say failed, in that order of weight."""
+    digest = [
+        " ".join(_MASK.sub(" ", f.template).split())[:200] for f in findings[:3] if f.template
+    ]
+    parts = [subject, reply[:MAX_INTENT_CHARS]]
+    if digest:
+        parts.append("Log errors: " + "; ".join(digest))
+    return "\n".join(p for p in parts if p)
+
+
+@lru_cache(maxsize=4)
+def _cached(settings: AnalyzerSettings) -> Analyzer:
+    return Analyzer(settings)
+
+
+def analyse(parsed: ParsedMessage, settings: AnalyzerSettings | None = None) -> Analysis:
+    """Analyse one message with a process-wide Analyzer for these settings."""
+    return _cached(settings or AnalyzerSettings()).analyse(parsed)
+
+
+class _CallableModule(types.ModuleType):
+    """`nlp.analyse` is both this module and the function: importing the module sets the
+    package attribute to the module, so calling it must still analyse."""
+
+    def __call__(self, parsed: ParsedMessage, settings: AnalyzerSettings | None = None) -> Analysis:
+        return analyse(parsed, settings)
+
+
+sys.modules[__name__].__class__ = _CallableModule
