@@ -96,7 +96,13 @@ def sink() -> Iterator[tuple[SinkHandler, int]]:
         yield started
 
 
-def sender_config(make_config: Callable[..., Config], port: int, **extra: Any) -> Config:
+def sender_config(
+    make_config: Callable[..., Config],
+    port: int,
+    *,
+    screen: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Config:
     sender = {
         "enabled": True,
         "host": "127.0.0.1",
@@ -108,7 +114,7 @@ def sender_config(make_config: Callable[..., Config], port: int, **extra: Any) -
         "max_attempts": 3,
         **extra,
     }
-    return make_config(sender=sender)
+    return make_config(sender=sender, screen=screen or {})
 
 
 def make_draft(
