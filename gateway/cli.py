@@ -324,7 +324,8 @@ def export_rows(engine: Engine) -> Iterator[dict[str, Any]]:
                 for d in session.exec(select(Draft).where(col(Draft.message_pk).in_(ids))).all()
             }
             for m in batch:
-                yield _export_row(m, analyses.get(m.id), drafts.get(m.id))
+                pk = int(m.id or 0)
+                yield _export_row(m, analyses.get(pk), drafts.get(pk))
             last_id = int(batch[-1].id or 0)
 
 

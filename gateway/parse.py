@@ -166,7 +166,8 @@ def _with_stdlib(raw: bytes, cap: int, defects: list[str]) -> ParsedMessage:
         disposition = (part.get_content_disposition() or "").lower()
         ctype = part.get_content_type()
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         if disposition == "attachment" or filename or not ctype.startswith("text/"):
             if len(attachments) < MAX_ATTACHMENTS:
                 attachments.append(
