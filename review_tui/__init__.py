@@ -1,0 +1,54 @@
+"""The review UI: a Textual terminal app where reps triage, edit and release drafts.
+
+It imports `storage` and nothing of the gateway: the two share only the database, so
+either can crash or restart without losing work. Textual is imported lazily by `run`
+so that importing this package stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from review_tui.settings import Redrafter
+
+
+def run(
+    database_url: str,
+    *,
+    actor: str,
+    ops: list[str],
+    bulk_ops_threshold: int = 20,
+    lease_minutes: int = 15,
+    refresh_seconds: float = 2.0,
+    page_size: int = 200,
+    from_address: str = "support@example.com",
+    intents: Sequence[str] | None = None,
+    redraft: Redrafter | None = None,
+) -> None:
+    """Open the review app on `database_url` as rep `actor` until they quit."""
+    from review_tui.app import ReviewApp
+    from review_tui.settings import INTENTS, ReviewSettings
+    from storage.db import init_db, make_engine
+
+    if not actor.strip():
+        raise ValueError("the review UI needs a rep name (set [review] actor or $USER)")
+    if page_size < 1 or lease_minutes < 1:
+        raise ValueError("page_size and lease_minutes must be at least 1")
+    settings = ReviewSettings(
+        database_url=database_url,
+        actor=actor,
+        ops=tuple(ops),
+        bulk_ops_threshold=bulk_ops_threshold,
+        lease_minutes=lease_minutes,
+        refresh_seconds=refresh_seconds,
+        page_size=page_size,
+        from_address=from_address,
+        intents=tuple(intents) if intents else INTENTS,
+        redraft=redraft,
+    )
+    engine = make_engine(database_url)
+    init_db(engine)
+    try:
+        ReviewApp(settings, engine=engine).run()
+    finally:
+        engine.dispose()

@@ -221,6 +221,10 @@ def seed(
         t_ids, d_ids = _write_batch(engine, rows, start, stale_every, unfilled_every)
         ticket_ids += t_ids
         draft_ids += d_ids
+    if stale_every:
+        _write_followups(
+            engine, [t for n, t in enumerate(ticket_ids) if n % stale_every == stale_every - 1], now
+        )
     shunted_ids = _write_shunted(engine, shunted, now)
     failed_ids = _write_failed(engine, failed, now)
     return SeedResult(draft_ids, ticket_ids, shunted_ids, failed_ids)
@@ -421,3 +425,122 @@ def _write_failed(engine: Engine, count: int, now: datetime) -> list[int]:
             session.flush()
             ids.append(int(row.id or 0))
     return ids
+
+
+def add_ticket(
+    engine: Engine,
+    *,
+    sender: str,
+    subject: str,
+    body: str,
+    received_at: datetime,
+    name: str = "",
+    intent: str = "bug_report",
+    confidence: float = 0.8,
+    state: str = DraftState.DRAFTED,
+    reply: str = "Hello,\n\nthanks for writing; we are looking into it.\n\nBest regards",
+    entities: list[dict[str, Any]] | None = None,
+    mailbox: str = "support",
+) -> tuple[int, int]:
+    """Add one ticket with its customer message and a draft; return (ticket id, draft id)."""
+    raw = _raw(
+        f"added-{received_at:%Y%m%d%H%M%S%f}@{sender.split('@')[-1]}",
+        sender,
+        name,
+        subject,
+        body,
+        received_at,
+    )
+    sha = hashlib.sha256(raw).hexdigest()
+    with session_scope(engine) as session:
+        if session.get(RawMessage, sha) is None:
+            session.add(RawMessage(sha256=sha, size=len(raw), data=raw))
+        ticket = Ticket(
+            subject=subject,
+            customer_addr=sender,
+            customer_name=name,
+            mailbox=mailbox,
+            created_at=received_at,
+            updated_at=received_at,
+            intent=intent,
+            confidence=confidence,
+        )
+        session.add(ticket)
+        session.flush()
+        message = Message(
+            dedupe_key=f"sha:{sha}",
+            message_id=None,
+            sha256=sha,
+            size=len(raw),
+            source="seed",
+            mailbox=mailbox,
+            from_addr=sender,
+            from_name=name,
+            subject=subject,
+            received_at=received_at,
+            state=MessageState.DRAFTED,
+            ticket_id=ticket.id,
+            parsed={"text": body, "attachments": [], "defects": []},
+        )
+        session.add(message)
+        session.flush()
+        found = entities or []
+        draft = Draft(
+            ticket_id=int(ticket.id or 0),
+            message_pk=int(message.id or 0),
+            state=state,
+            to_addr=sender,
+            subject=f"Re: {subject} [#{ticket.id}]",
+            body=reply,
+            intent=intent,
+            confidence=confidence,
+            model_version=MODEL_VERSION,
+            rationale=f"intent {intent} at {confidence:.2f}",
+            evidence={"entities": found, "log_findings": []},
+            created_at=received_at,
+            updated_at=received_at,
+        )
+        session.add(draft)
+        session.flush()
+        return int(ticket.id or 0), int(draft.id or 0)
+
+
+def _write_followups(engine: Engine, ticket_ids: list[int], now: datetime) -> None:
+    """A second customer mail on each stale ticket: the reason its draft went stale."""
+    with session_scope(engine) as session:
+        for tid in ticket_ids:
+            ticket = session.get(Ticket, tid)
+            if ticket is None or not ticket.customer_addr:
+                continue
+            body = "Any news? It is still failing for us and the team is blocked.\n"
+            at = min(now, ticket.created_at + timedelta(hours=1))
+            raw = _raw(
+                f"followup-{tid}@{ticket.customer_addr.split('@')[-1]}",
+                ticket.customer_addr,
+                ticket.customer_name or "",
+                f"Re: {ticket.subject}",
+                body,
+                at,
+            )
+            sha = hashlib.sha256(raw).hexdigest()
+            if session.get(RawMessage, sha) is None:
+                session.add(RawMessage(sha256=sha, size=len(raw), data=raw))
+                session.flush()
+            session.add(
+                Message(
+                    dedupe_key=f"sha:{sha}",
+                    message_id=f"followup-{tid}@seed",
+                    sha256=sha,
+                    size=len(raw),
+                    source="seed",
+                    mailbox=ticket.mailbox,
+                    from_addr=ticket.customer_addr,
+                    from_name=ticket.customer_name,
+                    subject=f"Re: {ticket.subject}",
+                    received_at=at,
+                    state=MessageState.DRAFTED,
+                    ticket_id=tid,
+                    thread_signal="subject-token",
+                    parsed={"text": body, "attachments": [], "defects": []},
+                )
+            )

@@ -1,0 +1,102 @@
+"""The tiny filter and pattern language typed into the queue's `f` and `T` prompts.
+
+Reps live on the keyboard, so a filter is one line (`state:stale intent:billing
+conf:0.5-0.9 mailbox:support`) rather than a form, and a tag pattern is `field:value`
+(`intent:outage_report`, `domain:kanoo.ng`, `entity:db-prod-01`, `signature:sig-x`).
+Parsing is pure and raises ValueError with a message the prompt shows as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from storage.review import QUEUE_STATES, QueueFilter
+
+_PATTERN_ALIASES = {
+    "intent": "intent",
+    "signature": "signature",
+    "sig": "signature",
+    "bucket": "signature",
+    "entity": "entity",
+    "domain": "sender_domain",
+    "sender_domain": "sender_domain",
+}
+_STATES = (*QUEUE_STATES,)
+
+
+def parse_filter(text: str, base: QueueFilter) -> QueueFilter:
+    """Apply `key:value` terms to `base`; an empty text clears to the default states."""
+    terms = text.split()
+    if not terms:
+        return replace(
+            base,
+            states=QueueFilter().states,
+            intents=(),
+            min_confidence=None,
+            max_confidence=None,
+            mailbox=None,
+        )
+    flt = replace(base, intents=(), min_confidence=None, max_confidence=None, mailbox=None)
+    for term in terms:
+        key, sep, value = term.partition(":")
+        if not sep or not value:
+            raise ValueError(f"{term!r}: write key:value (state, intent, conf, mailbox)")
+        flt = _apply(flt, key.lower(), value)
+    return flt
+
+
+def _apply(flt: QueueFilter, key: str, value: str) -> QueueFilter:
+    if key == "state":
+        states = tuple(v for v in value.split(",") if v)
+        bad = [s for s in states if s not in _STATES]
+        if bad:
+            raise ValueError(f"unknown state {bad[0]!r} (choose from {', '.join(_STATES)})")
+        return replace(flt, states=states)
+    if key == "intent":
+        return replace(flt, intents=tuple(v for v in value.split(",") if v))
+    if key in ("conf", "confidence"):
+        low, high = _range(value)
+        return replace(flt, min_confidence=low, max_confidence=high)
+    if key == "mailbox":
+        return replace(flt, mailbox=value)
+    raise ValueError(f"unknown filter {key!r} (use state, intent, conf, mailbox)")
+
+
+def _range(value: str) -> tuple[float | None, float | None]:
+    low_s, sep, high_s = value.partition("-")
+    try:
+        low = float(low_s) if low_s else None
+        high = float(high_s) if sep and high_s else (None if sep else low)
+    except ValueError:
+        raise ValueError(f"conf:{value}: write a range like 0.5-0.9, 0.8- or -0.4") from None
+    for bound in (low, high):
+        if bound is not None and not 0.0 <= bound <= 1.0:
+            raise ValueError(f"conf:{value}: confidence is between 0 and 1")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"conf:{value}: the lower bound is above the upper bound")
+    return low, high
+
+
+def describe_filter(flt: QueueFilter) -> str:
+    """The filter as the same one-line language, for the status line and the prompt."""
+    parts = [f"state:{','.join(flt.states)}"] if flt.states else []
+    if flt.intents:
+        parts.append(f"intent:{','.join(flt.intents)}")
+    if flt.min_confidence is not None or flt.max_confidence is not None:
+        low = "" if flt.min_confidence is None else f"{flt.min_confidence:g}"
+        high = "" if flt.max_confidence is None else f"{flt.max_confidence:g}"
+        parts.append(f"conf:{low}-{high}")
+    if flt.mailbox:
+        parts.append(f"mailbox:{flt.mailbox}")
+    return " ".join(parts)
+
+
+def parse_pattern(text: str) -> tuple[str, str]:
+    """`field:value` → (storage field name, value)."""
+    key, sep, value = text.strip().partition(":")
+    field = _PATTERN_ALIASES.get(key.strip().lower())
+    if not sep or field is None:
+        raise ValueError("write field:value with field one of intent, signature, entity, domain")
+    if not value.strip():
+        raise ValueError(f"{key}: needs a value")
+    return field, value.strip()

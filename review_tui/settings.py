@@ -1,0 +1,52 @@
+"""What the review app needs to know, as plain values handed in by its caller.
+
+The app never reads the gateway's config: the CLI (or the demo) passes plain values, so
+the UI and the gateway share nothing but the database. The clock is injectable so ages
+on screen are deterministic in snapshots without freezing time for the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from storage.models import utcnow
+
+# Rebuilds a draft body from a KB article: (article_id, entities, customer name, ticket id)
+# -> (body, unfilled placeholder names). The CLI wires it to the drafting code.
+Redrafter = Callable[[str, Sequence[dict[str, object]], str, int], tuple[str, list[str]]]
+
+INTENTS: tuple[str, ...] = (
+    "access_permissions",
+    "account_login",
+    "outage_report",
+    "performance",
+    "bug_report",
+    "config_help",
+    "billing",
+    "quota_limits",
+    "data_request",
+    "security_report",
+    "feature_request",
+    "needs_triage",
+)
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    database_url: str
+    actor: str
+    ops: tuple[str, ...] = ()
+    bulk_ops_threshold: int = 20
+    lease_minutes: int = 15
+    refresh_seconds: float = 2.0
+    page_size: int = 200
+    from_address: str = "support@example.com"
+    intents: tuple[str, ...] = INTENTS
+    clock: Callable[[], datetime] = field(default=utcnow)
+    redraft: Redrafter | None = None
+
+    @property
+    def is_ops(self) -> bool:
+        return self.actor in self.ops
