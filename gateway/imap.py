@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import select
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Engine
 
 from gateway.config import Config, ConfigError, ImapConfig, find_config_path, load_config
@@ -44,9 +46,21 @@ def describe(exc: BaseException, cfg: ImapConfig) -> str:
     """One line for the log and `status`: what failed, without secrets."""
     if isinstance(exc, ImapError | ConfigError):
         return str(exc)
-    if isinstance(exc, OSError):
-        return f"connection to {cfg.host}:{cfg.port} lost: {exc or type(exc).__name__}"
+    if isinstance(exc, OSError | IMAPClientError):
+        detail = str(exc) or type(exc).__name__
+        return f"connection to {cfg.host}:{cfg.port} lost: {detail}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def problem_kind(exc: BaseException) -> str:
+    """Failures of one kind are logged once: a flapping network is one story, not many."""
+    if isinstance(exc, ImapConnectError):
+        return exc.kind
+    if isinstance(exc, OSError | IMAPClientError):
+        return "network"
+    if isinstance(exc, ConfigError):
+        return "config"
+    return type(exc).__name__
 
 
 class LogProgress:
@@ -143,7 +157,6 @@ class MailboxPoller:
         try:
             while not self.stop.is_set():
                 result = self.sync(client)
-                self._recovered(result)
                 if not result.complete:
                     return
                 self._wait(client)
@@ -153,6 +166,7 @@ class MailboxPoller:
     def sync(self, client: IMAPClient) -> SyncResult:
         result = sync_folder(client, self.cfg, self.engine, stop=self.stop, progress=self._progress)
         record_sync(self.engine, self.cfg.name, self.cfg.folder, error=None)
+        self._recovered()
         if result.stored:
             log.info("imap %s: stored %d new message(s)", self.cfg.name, result.stored)
         return result
@@ -166,17 +180,18 @@ class MailboxPoller:
                 client.noop()
 
     def _idle(self, client: IMAPClient) -> None:
-        # Re-issued before servers drop idlers (RFC 2177 allows 30 minutes); a dead peer
-        # shows up at the latest then, as a timeout on DONE.
+        # Re-issued before servers drop idlers (RFC 2177 allows 30 minutes); a peer that
+        # vanished without a FIN shows up at the latest then, as a timeout on DONE.
         deadline = time.monotonic() + self.cfg.idle_renew_seconds
         client.idle()
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
-                if any(_is_exists(r) for r in responses):
-                    return
-        finally:
-            client.idle_done()
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            if any(_is_exists(r) for r in responses):
+                break
+            if not responses and _closed_by_peer(client):
+                # No DONE on a dead connection: it would only replace this error with EOF.
+                raise ConnectionResetError("the server closed the connection during IDLE")
+        client.idle_done()
 
     def _failed(self, exc: Exception) -> None:
         problem = describe(exc, self.cfg)
@@ -184,19 +199,20 @@ class MailboxPoller:
             record_sync(self.engine, self.cfg.name, self.cfg.folder, error=problem)
         except Exception:
             log.exception("imap %s: cannot record the error in storage", self.cfg.name)
-        if problem == self._problem:
+        kind = problem_kind(exc)
+        if kind == self._problem:
             log.debug("imap %s: still failing: %s", self.cfg.name, problem)
             return
-        self._problem = problem
-        expected = isinstance(exc, ImapError | ConfigError | OSError)
+        self._problem = kind
+        known = kind in ("network", "auth", "config")
         log.error(
             "imap %s: %s; retrying with backoff",
             self.cfg.name,
             problem,
-            exc_info=None if expected else exc,
+            exc_info=None if known else exc,
         )
 
-    def _recovered(self, result: SyncResult) -> None:
+    def _recovered(self) -> None:
         failures = self.backoff.reset()
         if self._problem is not None:
             log.info(
@@ -206,6 +222,21 @@ class MailboxPoller:
                 failures,
             )
             self._problem = None
+
+
+def _closed_by_peer(client: IMAPClient) -> bool:
+    """True when the socket is at EOF.
+
+    imapclient's idle_check swallows EOF and returns no responses, so a connection the
+    server closed would look like a quiet mailbox (and spin). A socket that is still
+    readable right after idle_check drained it has nothing left but the EOF.
+    """
+    sock = client.socket()
+    for _ in range(3):
+        readable, _w, _x = select.select([sock], [], [], 0)
+        if not readable or client.idle_check(timeout=0):
+            return False
+    return True
 
 
 def _is_exists(response: Any) -> bool:

@@ -35,7 +35,11 @@ class ImapError(Exception):
 
 
 class ImapConnectError(ImapError):
-    """Connecting or logging in failed."""
+    """Connecting or logging in failed; `kind` is "network", "auth" or "config"."""
+
+    def __init__(self, message: str, *, kind: str = "network") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def redact(address: str) -> str:
@@ -56,16 +60,19 @@ def access_token(cfg: ImapConfig) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ImapConnectError(f"oauth2_token_command {argv[0]!r} failed: {exc}") from exc
+        raise ImapConnectError(
+            f"oauth2_token_command {argv[0]!r} failed: {exc}", kind="auth"
+        ) from exc
     if done.returncode != 0:
         # Only the first stderr line, truncated: enough to diagnose, too little to leak.
         first = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [""])[0]
         raise ImapConnectError(
-            f"oauth2_token_command {argv[0]!r} exited with {done.returncode}: {first[:200]}"
+            f"oauth2_token_command {argv[0]!r} exited with {done.returncode}: {first[:200]}",
+            kind="auth",
         )
     token = done.stdout.decode("utf-8", "replace").strip()
     if not token:
-        raise ImapConnectError(f"oauth2_token_command {argv[0]!r} printed no token")
+        raise ImapConnectError(f"oauth2_token_command {argv[0]!r} printed no token", kind="auth")
     return token
 
 
@@ -111,11 +118,11 @@ def connect(cfg: ImapConfig) -> IMAPClient:
         close(client)
         how = "password" if cfg.password_env else "XOAUTH2 token"
         raise ImapConnectError(
-            f"authentication failed for {user} at {where} ({how} rejected: {exc})"
+            f"authentication failed for {user} at {where} ({how} rejected: {exc})", kind="auth"
         ) from exc
     except ConfigError as exc:
         close(client)
-        raise ImapConnectError(f"cannot log in {user} at {where}: {exc}") from exc
+        raise ImapConnectError(f"cannot log in {user} at {where}: {exc}", kind="config") from exc
     except ImapConnectError:
         close(client)
         raise

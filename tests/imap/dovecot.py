@@ -69,6 +69,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # No auth penalty: tests log in with wrong passwords on purpose, repeatedly.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 
@@ -129,6 +133,31 @@ class Dovecot:
     def log_text(self) -> str:
         path = self.dir / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill_sessions(self) -> int:
+        """SIGKILL the server side of every open IMAP session: a connection reset."""
+        assert self.process is not None
+        killed = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                comm = stat.read_text().split("(", 1)[1].split(")", 1)[0]
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid and comm == "imap":
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+        return killed
+
+    def restart(self) -> None:
+        """Start the same server again (same port, same mail) after `stop`."""
+        assert DOVECOT is not None
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.dir / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_greeting(self, time.monotonic() + 10)
 
     def signal_stop(self) -> None:
         """Close our clients and send SIGTERM without waiting for the exit."""
