@@ -25,6 +25,7 @@ linked to the outbox row it reports on and marks that delivery failed.
 from __future__ import annotations
 
 import email
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,9 @@ from storage.models import (
     OutboxState,
     SenderRate,
 )
+
+# flufl.bounce logs every detector it runs at INFO; the verdict carries what matters.
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 BOUNCE = "bounce"
 AUTO_REPLY = "auto_reply"

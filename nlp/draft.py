@@ -77,7 +77,14 @@ def rationale(analysis: Analysis, suggestions: Sequence[Suggestion], *, needs_tr
     """One checkable line: intent, confidence, the evidence, the article."""
     head = f"{analysis.intent} {analysis.confidence:.2f}"
     if analysis.abstained:
-        head = f"needs_triage (best guess {head})"
+        # An abstaining model reports "needs_triage" as its intent; its best guess
+        # is the top score, which is what a rep wants to see.
+        label, score = max(
+            analysis.scores.items(),
+            key=lambda kv: kv[1],
+            default=(analysis.intent, analysis.confidence),
+        )
+        head = f"needs_triage (best guess {label} {score:.2f})"
     parts: list[str] = []
     seen: set[str] = set()
     for ent in analysis.entities:

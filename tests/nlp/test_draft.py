@@ -120,6 +120,22 @@ def test_abstained_analysis_is_triage_even_with_high_score() -> None:
     assert draft.rationale.startswith("needs_triage (best guess outage_report 0.95)")
 
 
+def test_abstained_rationale_names_the_top_scoring_guess() -> None:
+    abstained = Analysis(
+        model_version="m",
+        intent="needs_triage",
+        confidence=0.38,
+        scores={"bug_report": 0.38, "performance": 0.31},
+        abstained=True,
+        entities=(),
+        reply_text="",
+    )
+    draft = compose(
+        abstained, customer_name="A", ticket_id=1, subject="x", suggestions=(), templates={}
+    )
+    assert draft.rationale.startswith("needs_triage (best guess bug_report 0.38) — ")
+
+
 def test_weak_or_missing_article_means_triage() -> None:
     weak = (Suggestion("disk-full", "Disk full", 1.2),)
     for suggestions in ((), weak):
