@@ -237,14 +237,29 @@ def _decode(text: _Text) -> str:
 
 # --- finding the lines that matter -------------------------------------------------
 
-_INTERESTING_WORDS = re.compile(
-    r"error|fatal|panic|critical|crit\b|severe|emerg|exception|traceback|killed|"
-    r"segfault|segmentation fault|out of memory|core dumped|sigsegv|sigabrt"
+# Substrings (of the lowercased text) that make a line worth a look. str.find scans
+# for each are far cheaper than one regex alternation tried at every position.
+_KEYWORDS = (
+    "error",
+    "fatal",
+    "panic",
+    "critical",
+    "severe",
+    "emerg",
+    "exception",
+    "traceback",
+    "killed",
+    "segfault",
+    "segmentation fault",
+    "out of memory",
+    "core dumped",
+    "sigsegv",
+    "sigabrt",
 )
-_INTERESTING_WORDS_ANY_CASE = re.compile(_INTERESTING_WORDS.pattern, re.IGNORECASE)
-_STATUS = re.compile(
-    r"HTTP/\d(?:\.\d)?\"\s+[45]\d\d\b|\bstatus(?:_code)?[=:]\s*\"?[45]\d\d\b|"
-    r"\"status(?:_code)?\"\s*:\s*\"?[45]\d\d\b"
+_STATUS_KEYS = ("http/", "status")
+# Anchored at a "http/" or "status" hit in the lowercased line: a 4xx/5xx status.
+_STATUS_AT = re.compile(
+    r"http/\d(?:\.\d)?\"\s+[45]\d\d\b|status(?:_code)?\"?\s*[=:]\s*\"?[45]\d\d\b"
 )
 _HARMLESS = re.compile(r"\b(?:0|no) errors?\b|\berrors?[=:]\s*0\b|error_count[=:]\s*0\b")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
@@ -263,26 +278,48 @@ def find_events(lines: Sequence[str], text: str | None = None) -> list[_Event]:
     text = "\n".join(lines) if text is None else text
     starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
     lowered = text.lower()
-    # Lowercasing a few characters (e.g. "İ") changes the length; offsets must not move.
-    words = (
-        _INTERESTING_WORDS.finditer(lowered)
-        if len(lowered) == len(text)
-        else _INTERESTING_WORDS_ANY_CASE.finditer(text)
-    )
-    positions = [m.start() for m in words] + [m.start() for m in _STATUS.finditer(text)]
-    hits = sorted({bisect.bisect_right(starts, pos) - 1 for pos in positions})
+    if len(lowered) != len(text):  # lowercasing moved offsets ("İ"): match case-blind
+        lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+    error_lines = {bisect.bisect_right(starts, p) - 1 for p in _positions(lowered, _KEYWORDS)}
+    status_lines = {bisect.bisect_right(starts, p) - 1 for p in _positions(lowered, _STATUS_KEYS)}
+    hits = sorted(error_lines | status_lines)
     events: list[_Event] = []
     covered = -1
     for i in hits:
         if i <= covered or i >= len(lines):
             continue
         line = lines[i]
-        if _HARMLESS.search(line.lower()) and not _STATUS.search(line):
+        is_error = i in error_lines and not _HARMLESS.search(line.lower())
+        if not is_error and not (i in status_lines and _bad_status(line.lower())):
             continue
         block, key = _block(lines, i)
         covered = block[-1]
         events.append(_Event(i, block, clean_line(key)[:_MAX_LINE_CHARS]))
     return events
+
+
+def _bad_status(lowered_line: str) -> bool:
+    for key in _STATUS_KEYS:
+        at = lowered_line.find(key)
+        while at != -1:
+            if _STATUS_AT.match(lowered_line, at):
+                return True
+            at = lowered_line.find(key, at + 1)
+    return False
+
+
+def _positions(lowered: str, keywords: Sequence[str]) -> list[int]:
+    """Offsets of the first hit per line, for every keyword."""
+    positions: list[int] = []
+    for keyword in keywords:
+        at = lowered.find(keyword)
+        while at != -1:
+            positions.append(at)
+            line_end = lowered.find("\n", at)
+            if line_end == -1:
+                break
+            at = lowered.find(keyword, line_end)
+    return positions
 
 
 def _block(lines: Sequence[str], i: int) -> tuple[tuple[int, ...], str]:

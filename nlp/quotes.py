@@ -176,10 +176,20 @@ def strip_signature(text: str, *, sender_name: str = "") -> str:
 
 def _signature_cut(lines: list[str], sender_name: str) -> int | None:
     names = _name_forms(sender_name)
-    for i, line in enumerate(lines):
-        if i == 0 or not line.strip():
+    # Every rule needs a short tail after the cut, so only the last lines are candidates.
+    tail: list[str] = []
+    first = len(lines)
+    while first > 1 and len(tail) <= _MAX_SIGNATURE_LINES:
+        first -= 1
+        if lines[first].strip():
+            tail.append(lines[first])
+    nonblank_after = len([x for x in lines[first:] if x.strip()])
+    for i in range(first, len(lines)):
+        line = lines[i]
+        if not line.strip():
             continue
-        after = [x for x in lines[i + 1 :] if x.strip()]
+        nonblank_after -= 1
+        after = tail[:nonblank_after][::-1] if nonblank_after > 0 else []
         if _DELIMITER.match(line) and len(after) <= _MAX_SIGNATURE_LINES:
             return i
         if _MOBILE.match(line) and len(after) <= 5:
@@ -222,7 +232,23 @@ def _disclaimer_cut(lines: list[str]) -> int | None:
     return None
 
 
+_DISCLAIMER_HINTS = (
+    "confidential",
+    "privileged",
+    "intended",
+    "disclaimer",
+    "unauthori",
+    "prohibited",
+    "vertraulich",
+    "confidenti",
+    "in error",
+)
+
+
 def _is_disclaimer(paragraph: str) -> bool:
+    lowered = paragraph.lower()
+    if not any(hint in lowered for hint in _DISCLAIMER_HINTS):
+        return False  # the cheap test first: almost no paragraph is a disclaimer
     if _DISCLAIMER_STRONG.search(paragraph):
         return True
     return len({m.group(0).lower() for m in _DISCLAIMER_WEAK.finditer(paragraph)}) >= 2

@@ -65,14 +65,20 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     "nl": _wordset("de het een en is niet met wij ik voor van dat bedankt graag"),
 }
 _WORD = re.compile(r"[^\W\d_]+")
+_STOPWORD_LANGS: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _STOPWORDS.items():
+    for _w in _words:
+        _STOPWORD_LANGS[_w] = (*_STOPWORD_LANGS.get(_w, ()), _lang)
 
 
 def detect_language(text: str, *, default: str = "en") -> str:
     """A cheap stopword vote over the first words; `default` when nothing is clear."""
-    words = [w.lower() for w in _WORD.findall(text[:4000])]
-    if not words:
+    votes: dict[str, int] = {}
+    for word in _WORD.findall(text[:2000].lower()):
+        for lang in _STOPWORD_LANGS.get(word, ()):
+            votes[lang] = votes.get(lang, 0) + 1
+    if not votes:
         return default
-    votes = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
     best = max(votes, key=lambda lang: votes[lang])
     if votes[best] < 3 or votes[best] <= votes.get(default, 0):
         return default
