@@ -23,6 +23,10 @@ So delivery is at-most-once per outbox row; the price is that a crash inside the
 window between "250 OK" and our commit needs a human decision. The Message-ID is fixed
 at release, so even a human-approved resend is recognisably the same message to the
 customer's mail client.
+
+After a successful send, a copy may be APPENDed to the mailbox's IMAP `sent_folder`
+(best effort, after the commit: a failed copy is logged and audited, never retried as
+a send).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from gateway import headers as h
-from gateway.config import Config, ConfigError, SenderConfig, secret
+from gateway.config import Config, ConfigError, ImapConfig, SenderConfig, secret
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import (
@@ -55,6 +59,7 @@ from storage.models import (
     Outbox,
     OutboxState,
     RawMessage,
+    Ticket,
     utcnow,
 )
 from storage.queue import check_transition
@@ -216,7 +221,12 @@ class SenderRunner:
         if budget <= 0:
             return 0
         handled = 0
-        for row_id in self._claim(now, budget):
+        # One claim per send, so a claim's age is the age of its own delivery attempt
+        # and recovery never mistakes a row still waiting in a batch for a dead sender.
+        while handled < budget:
+            row_id = self._claim_one(now)
+            if row_id is None:
+                break
             self._send_one(row_id)
             handled += 1
         return handled
@@ -231,8 +241,8 @@ class SenderRunner:
             ).one()
         return self.cfg.max_per_minute - int(recent)
 
-    def _claim(self, now: datetime, limit: int) -> list[int]:
-        claimed: list[int] = []
+    def _claim_one(self, now: datetime) -> int | None:
+        """Compare-and-set the oldest due `pending` row to `sending`; commit; return its id."""
         with session_scope(self.engine) as session:
             due = session.exec(
                 select(Outbox.id)
@@ -241,7 +251,7 @@ class SenderRunner:
                     (col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now)
                 )
                 .order_by(col(Outbox.id))
-                .limit(limit)
+                .limit(5)
             ).all()
             for row_id in due:
                 result = session.execute(
@@ -250,18 +260,18 @@ class SenderRunner:
                     .values(
                         state=OutboxState.SENDING,
                         claimed_by=self.worker,
-                        claimed_at=now,
+                        claimed_at=max(now, utcnow()),
                         attempts=Outbox.attempts + 1,  # type: ignore[operator]
                     )
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(int(row_id or 0))
-        return claimed
+                    return int(row_id or 0)
+        return None
 
     def _send_one(self, row_id: int) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(Outbox, row_id)
-        if row is None:
+        if row is None or row.state != OutboxState.SENDING or row.claimed_by != self.worker:
             return
         if not row.released_by.strip() or row.released_at is None:
             # The human gate: no release record, no delivery. Never expected to happen.
@@ -274,6 +284,29 @@ class SenderRunner:
         log.info("outbox %s: %s %s", row_id, outcome.kind, outcome.detail[:200])
         # A SIGKILL here leaves the row `sending`; recovery makes it `uncertain`.
         self._finish(row_id, outcome, payload=payload, now=now)
+        if outcome.kind == SENT:
+            self._copy_to_sent(row, payload, now)
+
+    def _copy_to_sent(self, row: Outbox, payload: bytes, now: datetime) -> None:
+        """Best effort, after the commit: a failed copy never un-sends or resends."""
+        with Session(self.engine) as session:
+            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        mailbox = sent_mailbox(self.config, ticket.mailbox if ticket else None)
+        if mailbox is None:
+            return
+        try:
+            append_sent(mailbox, payload, now)
+        except Exception as exc:
+            log.warning("outbox %s: copy to %s failed: %s", row.id, mailbox.sent_folder, exc)
+            with session_scope(self.engine) as session:
+                audit(
+                    session,
+                    actor=self.worker,
+                    action="outbox.sent_copy_failed",
+                    entity_type="outbox",
+                    entity_id=row.id,
+                    details={"mailbox": mailbox.name, "error": str(exc)[:500]},
+                )
 
     def _finish(
         self,
@@ -377,6 +410,32 @@ def store_outbound(
     )
     session.add(message)
     return message
+
+
+def sent_mailbox(config: Config, mailbox: str | None) -> ImapConfig | None:
+    """The `[[imap]]` mailbox whose `sent_folder` gets a copy of a reply on `mailbox`.
+
+    Mail that came in by SMTP has no mailbox; it uses the only mailbox with a
+    `sent_folder`, if there is exactly one.
+    """
+    with_sent = [m for m in config.imap if m.sent_folder]
+    for candidate in with_sent:
+        if candidate.name == mailbox:
+            return candidate
+    return with_sent[0] if mailbox is None and len(with_sent) == 1 else None
+
+
+def append_sent(cfg: ImapConfig, payload: bytes, when: datetime) -> None:
+    """APPEND `payload` to `cfg.sent_folder` (created if missing), marked \\Seen."""
+    from gateway.imap_auth import close, connect
+
+    client = connect(cfg)
+    try:
+        if not client.folder_exists(cfg.sent_folder):
+            client.create_folder(cfg.sent_folder)
+        client.append(cfg.sent_folder, payload, flags=[b"\\Seen"], msg_time=when)
+    finally:
+        close(client)
 
 
 def recover_uncertain(engine: Engine, *, now: datetime, stale_after: timedelta) -> int:

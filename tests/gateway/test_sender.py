@@ -12,6 +12,7 @@ import email.policy
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,7 @@ from gateway.config import Config
 from gateway.sender import SenderRunner, backoff
 from storage.db import session_scope
 from storage.models import (
+    AuditLog,
     Draft,
     DraftState,
     Message,
@@ -101,6 +103,7 @@ def sender_config(
     port: int,
     *,
     screen: dict[str, Any] | None = None,
+    imap: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> Config:
     sender = {
@@ -114,7 +117,7 @@ def sender_config(
         "max_attempts": 3,
         **extra,
     }
-    return make_config(sender=sender, screen=screen or {})
+    return make_config(sender=sender, screen=screen or {}, imap=imap or [])
 
 
 def make_draft(
@@ -377,3 +380,110 @@ def test_sigkill_between_send_and_commit_never_duplicates(
     assert row.state == OutboxState.UNCERTAIN
     assert row.last_error is not None and "not resent" in row.last_error
     assert len(handler.messages) == 1
+
+
+def test_sent_reply_is_copied_to_the_imap_sent_folder(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.imap.dovecot import mailbox_section, password_env, start_dovecot
+
+    handler, port = sink
+    server = start_dovecot({"alice": "secret-a"})
+    try:
+        for var, value in password_env(server).items():
+            monkeypatch.setenv(var, value)
+        config = sender_config(
+            make_config, port, imap=[mailbox_section(server, sent_folder="Sent Items")]
+        )
+        outbox_id = released(engine)
+        assert SenderRunner(config, engine).run_once() == 1
+        client = server.client("alice")
+        client.select_folder("Sent Items", readonly=True)
+        uids = client.search("ALL")
+        assert len(uids) == 1
+        fetched = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"])[uids[0]]
+        client.logout()
+    finally:
+        server.stop()
+    # The copy is byte for byte what the relay received (line endings aside).
+    assert fetched[b"BODY[]"].replace(b"\r\n", b"\n") == handler.messages[0][2].replace(
+        b"\r\n", b"\n"
+    )
+    assert b"\\Seen" in fetched[b"FLAGS"]
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+
+
+def test_failed_sent_copy_is_recorded_and_the_reply_stays_sent(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler, port = sink
+    monkeypatch.setenv("SG_TEST_SENT_PW", "pw")
+    mailbox = {
+        "name": "support",
+        "host": "127.0.0.1",
+        "port": free_port(),  # nothing listens here
+        "tls": "none",
+        "username": "alice",
+        "password_env": "SG_TEST_SENT_PW",
+        "sent_folder": "Sent",
+    }
+    config = sender_config(make_config, port, imap=[mailbox])
+    outbox_id = released(engine)
+    assert SenderRunner(config, engine).run_once() == 1
+    assert len(handler.messages) == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    with Session(engine) as session:
+        failed = session.exec(
+            select(AuditLog).where(AuditLog.action == "outbox.sent_copy_failed")
+        ).one()
+    assert failed.entity_id == outbox_id and "cannot connect" in failed.details["error"]
+
+
+class HangUpAfterData(threading.Thread):
+    """Speaks just enough SMTP to take a message body, then hangs up without a reply."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.port = int(self.sock.getsockname()[1])
+        self.bodies: list[bytes] = []
+
+    def run(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.settimeout(10)
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 hangup ESMTP\r\n")
+            for line in lines:
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    body = b"".join(iter(lines.readline, b".\r\n"))
+                    self.bodies.append(body)
+                    return  # the message is here; the client never hears back
+                conn.sendall(b"250 ok\r\n")
+        self.sock.close()
+
+
+def test_connection_lost_after_the_body_is_uncertain_not_retried(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    relay = HangUpAfterData()
+    relay.start()
+    config = sender_config(make_config, relay.port)
+    outbox_id = released(engine)
+    runner = SenderRunner(config, engine)
+    assert runner.run_once() == 1
+    relay.join(timeout=10)
+    relay.sock.close()
+    row = outbox(engine, outbox_id)
+    assert len(relay.bodies) == 1
+    assert row.state == OutboxState.UNCERTAIN
+    assert row.last_error is not None and "outcome unknown" in row.last_error
+    assert runner.run_once(utcnow() + timedelta(days=1)) == 0
