@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -40,13 +41,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway.config import ConfigError, ImapConfig
-from gateway.ingest import ingest
+from gateway.ingest import IngestItem, IngestResult, ingest, ingest_batch
 from storage.db import session_scope
 from storage.models import ImapCheckpoint, utcnow
 
 log = logging.getLogger(__name__)
 
 BODY = b"BODY[]"
+# How often a long sync persists its progress; see _Checkpointer.
+CHECKPOINT_INTERVAL = 1.0
 
 
 class Progress(Protocol):
@@ -214,37 +217,94 @@ def acknowledge(client: IMAPClient, cfg: ImapConfig, uids: list[int]) -> None:
             client.uid_expunge(uids)
 
 
+def _ingest_one_by_one(
+    engine: Engine, cfg: ImapConfig, items: list[tuple[int, bytes]]
+) -> tuple[list[IngestResult], Exception | None]:
+    """The slow path after a batch failed: store until the first message that fails."""
+    results: list[IngestResult] = []
+    for _uid, raw in items:
+        try:
+            results.append(ingest(engine, raw, source=f"imap:{cfg.name}", mailbox=cfg.name))
+        except Exception as exc:
+            return results, exc
+    return results, None
+
+
+def ingest_all(
+    engine: Engine, cfg: ImapConfig, items: list[tuple[int, bytes]]
+) -> tuple[list[IngestResult], Exception | None]:
+    """Store (uid, raw) pairs in order; return the results of the stored prefix and the
+    error that stopped the rest, if any.
+
+    One transaction for the whole batch (one fsync instead of one per message); if it
+    fails, one by one, so a single message that cannot be stored holds back only itself
+    and what follows it, never what came before.
+    """
+    if not items:
+        return [], None
+    source = f"imap:{cfg.name}"
+    try:
+        return ingest_batch(
+            engine, [IngestItem(raw, source, mailbox=cfg.name) for _uid, raw in items]
+        ), None
+    except Exception as exc:
+        log.warning("imap %s: storing a batch failed (%s); retrying one by one", cfg.name, exc)
+        return _ingest_one_by_one(engine, cfg, items)
+
+
+class _Checkpointer:
+    """Advances the checkpoint at most once per CHECKPOINT_INTERVAL, and when flushed.
+
+    A checkpoint lagging behind the flags is safe (a crash only means re-fetching
+    messages that ingest then recognises), and it saves a commit per batch.
+    """
+
+    def __init__(self, engine: Engine, cfg: ImapConfig, uidvalidity: int) -> None:
+        self.engine, self.cfg, self.uidvalidity = engine, cfg, uidvalidity
+        self.pending: int | None = None
+        self.flushed_at = time.monotonic()
+
+    def done(self, uid: int) -> None:
+        self.pending = uid
+        if time.monotonic() - self.flushed_at >= CHECKPOINT_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            advance_checkpoint(
+                self.engine,
+                self.cfg.name,
+                self.cfg.folder,
+                uidvalidity=self.uidvalidity,
+                uid=self.pending,
+            )
+            self.pending = None
+        self.flushed_at = time.monotonic()
+
+
 def _store_batch(
-    client: IMAPClient, cfg: ImapConfig, engine: Engine, uidvalidity: int, batch: list[int]
+    client: IMAPClient, cfg: ImapConfig, engine: Engine, batch: list[int], ckpt: _Checkpointer
 ) -> int:
-    """Fetch, ingest, acknowledge, checkpoint one batch; return how many were new."""
+    """Fetch, ingest, acknowledge one batch, then mark it done; return how many were new."""
     response = client.fetch(batch, [b"BODY.PEEK[]"])
-    done: list[int] = []
-    present: list[int] = []
-    stored = 0
-    failure: Exception | None = None
+    items: list[tuple[int, bytes]] = []
     for uid in batch:
         item = response.get(uid)
         if item is None or BODY not in item:
             # Expunged by another client between SEARCH and FETCH: nothing left to store.
             log.info("imap %s: UID %d vanished before it could be fetched", cfg.name, uid)
-            done.append(uid)
             continue
-        try:
-            result = ingest(engine, bytes(item[BODY]), source=f"imap:{cfg.name}", mailbox=cfg.name)
-        except Exception as exc:  # storage failed: stop here, acknowledge only what is durable
-            failure = exc
-            break
-        done.append(uid)
-        present.append(uid)
-        stored += 0 if result.duplicate else 1
-    if present:
-        acknowledge(client, cfg, present)
+        items.append((uid, bytes(item[BODY])))
+    results, failure = ingest_all(engine, cfg, items)
+    acknowledge(client, cfg, [uid for uid, _raw in items[: len(results)]])
+    # Everything below the first message not stored is done (stored or vanished).
+    limit = items[len(results)][0] if failure is not None else batch[-1] + 1
+    done = [uid for uid in batch if uid < limit]
     if done:
-        advance_checkpoint(engine, cfg.name, cfg.folder, uidvalidity=uidvalidity, uid=done[-1])
+        ckpt.done(done[-1])
     if failure is not None:
         raise failure
-    return stored
+    return sum(1 for r in results if not r.duplicate)
 
 
 def sync_folder(
@@ -271,14 +331,26 @@ def sync_folder(
     uids, floor = plan(client, cfg, last_uid, uidnext, since=since, rescan=rescan)
     if progress is not None:
         progress.start(len(uids))
+    ckpt = _Checkpointer(engine, cfg, uidvalidity)
     stored = fetched = 0
-    for batch in _chunks(uids, max(cfg.batch_size, 1)):
-        if stop is not None and stop.is_set():
-            return SyncResult(fetched, stored, batch[0] - 1, complete=False)
-        stored += _store_batch(client, cfg, engine, uidvalidity, batch)
-        fetched += len(batch)
-        if progress is not None:
-            progress.advance(len(batch))
-    top = max([floor, *uids[-1:]])
-    advance_checkpoint(engine, cfg.name, cfg.folder, uidvalidity=uidvalidity, uid=top)
-    return SyncResult(fetched, stored, top, complete=True)
+    try:
+        for batch in _chunks(uids, max(cfg.batch_size, 1)):
+            if stop is not None and stop.is_set():
+                return SyncResult(fetched, stored, batch[0] - 1, complete=False)
+            stored += _store_batch(client, cfg, engine, batch, ckpt)
+            fetched += len(batch)
+            if progress is not None:
+                progress.advance(len(batch))
+        ckpt.done(max([floor, *uids[-1:]]))
+    finally:
+        _flush_quietly(ckpt)
+    return SyncResult(fetched, stored, max([floor, *uids[-1:]]), complete=True)
+
+
+def _flush_quietly(ckpt: _Checkpointer) -> None:
+    try:
+        ckpt.flush()
+    except Exception:
+        # Storage is failing; the error that got us here (if any) is the one to report,
+        # and a checkpoint left behind only means fetching a few messages again.
+        log.warning("imap %s: could not advance the checkpoint", ckpt.cfg.name, exc_info=True)

@@ -177,17 +177,22 @@ def test_storage_failure_flags_only_what_was_stored(
 ) -> None:
     dovecot.append([make_message(i) for i in range(10)])
     cfg = mailbox_config(batch_size=10).imap[0]
-    real_ingest = imap_sync.ingest
+    real_ingest, real_batch = imap_sync.ingest, imap_sync.ingest_batch
     calls = 0
 
-    def failing_ingest(*args: Any, **kwargs: Any) -> Any:
+    def batch_fails(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    def fourth_fails(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 4:
             raise OSError("disk full")
         return real_ingest(*args, **kwargs)
 
-    monkeypatch.setattr(imap_sync, "ingest", failing_ingest)
+    # The group commit fails, the one-by-one retry stores three, then the disk is full.
+    monkeypatch.setattr(imap_sync, "ingest_batch", batch_fails)
+    monkeypatch.setattr(imap_sync, "ingest", fourth_fails)
     with pytest.raises(ImapError, match="disk full"):
         poll_once(cfg, engine)
 
@@ -195,10 +200,40 @@ def test_storage_failure_flags_only_what_was_stored(
     assert [uid for uid, f in sorted(flags.items()) if SEEN in f] == [1, 2, 3]
     row = checkpoint(engine)
     assert row.last_uid == 3 and "disk full" in (row.last_error or "")
+    assert len(mids(engine)) == 3
 
     monkeypatch.setattr(imap_sync, "ingest", real_ingest)
+    monkeypatch.setattr(imap_sync, "ingest_batch", real_batch)
     assert poll_once(cfg, engine) == 7
-    assert len(mids(engine)) == 10
+    assert len(mids(engine)) == 10 and all(SEEN in f for f in folder_state(dovecot).values())
+
+
+def test_checkpoint_lags_safely_behind_flags(
+    dovecot: Dovecot,
+    mailbox_config: Callable[..., Config],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash after flagging but before the checkpoint moved only re-fetches."""
+    cfg = mailbox_config(batch_size=2, after_store="keyword", keyword="$Stored").imap[0]
+    dovecot.append([make_message(i) for i in range(2)])
+    assert poll_once(cfg, engine) == 2
+    dovecot.append([make_message(i) for i in range(2, 6)])
+    monkeypatch.setattr(imap_sync, "CHECKPOINT_INTERVAL", 3600.0)
+    real_flush = imap_sync._Checkpointer.flush
+
+    def crash(self: Any) -> None:
+        raise KeyboardInterrupt  # like a SIGKILL: nothing after this point runs
+
+    monkeypatch.setattr(imap_sync._Checkpointer, "flush", crash)
+    with pytest.raises(KeyboardInterrupt):
+        poll_once(cfg, engine)
+    assert all(b"$Stored" in f for f in folder_state(dovecot).values())
+    assert checkpoint(engine).last_uid == 2
+
+    monkeypatch.setattr(imap_sync._Checkpointer, "flush", real_flush)
+    assert poll_once(cfg, engine) == 0
+    assert checkpoint(engine).last_uid == 6 and len(mids(engine)) == 6
 
 
 def test_backfill_since_takes_only_recent_history_then_polls_new_mail(

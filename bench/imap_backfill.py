@@ -1,0 +1,118 @@
+"""Backfill throughput from a local Dovecot, beside a bare imapclient fetch loop.
+
+Both sides fetch the same messages with `BODY.PEEK[]` in the same batch size from the
+same server; the baseline only fetches, supportgate also stores every message durably
+(one commit each), flags it and advances its checkpoint. The ratio says how much of the
+raw IMAP rate the safety costs. Needs the dovecot binary (Debian `dovecot-imapd`).
+
+    .venv/bin/python bench/imap_backfill.py [--messages 5000] [--size 4096] [--batch 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from imapclient import IMAPClient  # noqa: E402
+
+from gateway.config import parse_config  # noqa: E402
+from gateway.imap import backfill  # noqa: E402
+from storage.db import init_db, make_engine  # noqa: E402
+from tests.imap.dovecot import Dovecot, make_message, start_dovecot  # noqa: E402
+
+PASSWORD_ENV = "SG_BENCH_IMAP_PW"
+
+
+def bare_fetch(server: Dovecot, batch: int) -> tuple[int, int]:
+    """(messages, bytes) fetched by the simplest correct loop."""
+    client = IMAPClient(server.host, port=server.port, ssl=False)
+    client.login("alice", server.users["alice"])
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    total = size = 0
+    for start in range(0, len(uids), batch):
+        chunk = uids[start : start + batch]
+        for item in client.fetch(chunk, [b"BODY.PEEK[]"]).values():
+            size += len(item[b"BODY[]"])
+            total += 1
+    client.logout()
+    return total, size
+
+
+def timed_bare(server: Dovecot, batch: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    count, _ = bare_fetch(server, batch)
+    return time.perf_counter() - started, count
+
+
+def timed_backfill(server: Dovecot, batch: int, workdir: Path, after_store: str) -> tuple[float, int]:
+    db = workdir / f"bench-{after_store}.sqlite3"
+    config = parse_config(
+        {
+            "storage": {"url": f"sqlite:///{db}"},
+            "imap": [
+                {
+                    "name": "bench",
+                    "host": server.host,
+                    "port": server.port,
+                    "tls": "none",
+                    "username": "alice",
+                    "password_env": PASSWORD_ENV,
+                    "batch_size": batch,
+                    "after_store": after_store,
+                    "keyword": f"$Bench{after_store.capitalize()}",
+                }
+            ],
+        },
+        base_dir=workdir,
+    )
+    engine = make_engine(config.database_url)
+    init_db(engine)
+    started = time.perf_counter()
+    stored = backfill(config, engine, "bench", since=None, progress=False)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed, stored
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--batch", type=int, default=50)
+    args = parser.parse_args()
+    if shutil.which("dovecot") is None and not Path("/usr/sbin/dovecot").exists():
+        print("dovecot is not installed (apt-get install dovecot-imapd)", file=sys.stderr)
+        return 2
+    os.environ[PASSWORD_ENV] = "bench-secret"
+    server = start_dovecot({"alice": "bench-secret"})
+    workdir = Path(tempfile.mkdtemp(prefix="sg-bench-imap-"))
+    try:
+        messages = [make_message(i, size=args.size, prefix="bench") for i in range(args.messages)]
+        server.append(messages)
+        print(f"{args.messages} messages of ~{len(messages[0])} bytes, batch {args.batch}")
+        bare_fetch(server, args.batch)  # warm the server's caches for both sides
+        bare_time, bare_count = timed_bare(server, args.batch)
+        sg_time, stored = timed_backfill(server, args.batch, workdir, "keyword")
+        assert bare_count == stored == args.messages, (bare_count, stored)
+        bare_rate, sg_rate = bare_count / bare_time, stored / sg_time
+        print(f"bare imapclient BODY.PEEK[] loop: {bare_rate:8.0f} msg/s ({bare_time:.2f} s)")
+        print(f"supportgate backfill (stored):   {sg_rate:8.0f} msg/s ({sg_time:.2f} s)")
+        print(f"ratio supportgate / bare:        {sg_rate / bare_rate:8.2f}  (target >= 0.70)")
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
