@@ -85,16 +85,19 @@ _MAX_NAME_BLOCK_LINES = 6
 
 def strip_reply(text: str, *, sender_name: str = "") -> str:
     """The newly written part of a reply; the original text if nothing would remain."""
-    reply = strip_signature(strip_quotes(text), sender_name=sender_name)
+    unquoted = _strip_quotes(text)
+    reply = strip_signature(unquoted, sender_name=sender_name) if unquoted else ""
     return reply if reply.strip() else text
 
 
 def strip_quotes(text: str) -> str:
     """`text` without quoted history (quoted lines, attributions, Outlook blocks)."""
+    return _strip_quotes(text) or text
+
+
+def _strip_quotes(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    keep = _unquoted_lines(lines)
-    result = "\n".join(keep).strip()
-    return result if result else text.strip()
+    return "\n".join(_unquoted_lines(lines)).strip()
 
 
 def _unquoted_lines(lines: list[str]) -> list[str]:
