@@ -32,6 +32,7 @@ a send).
 from __future__ import annotations
 
 import email.policy
+import functools
 import hashlib
 import logging
 import os
@@ -126,16 +127,23 @@ def build_message(row: Outbox, cfg: SenderConfig, *, now: datetime) -> EmailMess
     return msg
 
 
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Loading the system CA store costs tens of milliseconds: once per process.
+    return ssl.create_default_context()
+
+
 def _connect(cfg: SenderConfig) -> smtplib.SMTP:
-    context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if cfg.tls == "implicit":
-        smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=context)
+        smtp = smtplib.SMTP_SSL(
+            cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=_tls_context()
+        )
     else:
         smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
     smtp.ehlo()
     if cfg.tls == "starttls":
-        smtp.starttls(context=context)
+        smtp.starttls(context=_tls_context())
         smtp.ehlo()
     if cfg.username:
         smtp.login(cfg.username, secret(cfg.password_env))
