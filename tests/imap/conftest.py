@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,8 @@ def _reap_dovecots() -> Iterator[None]:
 def dovecot_factory() -> Iterator[Callable[..., Dovecot]]:
     started: list[Dovecot] = []
 
-    def factory(users: dict[str, str] | None = None) -> Dovecot:
-        server = start_dovecot(users or {"alice": "secret-a"})
+    def factory(users: dict[str, str] | None = None, **options: Any) -> Dovecot:
+        server = start_dovecot(users or {"alice": "secret-a"}, **options)
         started.append(server)
         return server
 

@@ -39,14 +39,14 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{d}/mail/%u/Maildir
 mail_fsync = never
 first_valid_uid = 1
 first_valid_gid = 1
 {users}
-passdb {{
+{oauth2}passdb {{
   driver = passwd-file
   args = {d}/passwd
 }}
@@ -178,7 +178,25 @@ class Dovecot:
                 self.process.wait(timeout=5)
 
 
-def _write_config(server: Dovecot, service_users: str) -> Path:
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/oauth2.conf.ext
+}}
+"""
+
+# Dovecot asks this URL whether a bearer token is valid (RFC 7662 introspection).
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
+def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None) -> Path:
     d = server.dir
     for sub in ("run", "state", "mail"):
         (d / sub).mkdir()
@@ -192,7 +210,14 @@ def _write_config(server: Dovecot, service_users: str) -> Path:
     for path in [d / "mail", *(d / "mail").iterdir()]:
         os.chown(path, server.uid, server.gid)
     conf = d / "dovecot.conf"
-    conf.write_text(CONF.format(d=d, port=server.port, users=service_users))
+    oauth2 = mechanisms = ""
+    if oauth2_url:
+        (d / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=oauth2_url))
+        oauth2, mechanisms = OAUTH2_PASSDB.format(d=d), " xoauth2 oauthbearer"
+    text = CONF.format(
+        d=d, port=server.port, users=service_users, oauth2=oauth2, mechanisms=mechanisms
+    )
+    conf.write_text(text)
     return conf
 
 
@@ -210,7 +235,8 @@ def _wait_for_greeting(server: Dovecot, deadline: float) -> None:
     raise RuntimeError(f"dovecot did not greet within 10 s:\n{server.log_text()}")
 
 
-def start_dovecot(users: dict[str, str]) -> Dovecot:
+def start_dovecot(users: dict[str, str], *, oauth2_url: str | None = None) -> Dovecot:
+    """Start Dovecot for `users`; with `oauth2_url`, XOAUTH2 tokens are checked there."""
     if DOVECOT is None:
         pytest.skip(
             "DOVECOT BINARY NOT FOUND: IMAP tests need a real Dovecot "
@@ -220,7 +246,7 @@ def start_dovecot(users: dict[str, str]) -> Dovecot:
     base = Path(tempfile.mkdtemp(prefix="sg-dovecot-"))
     base.chmod(0o755)
     server = Dovecot(dir=base, port=free_port(), users=users, uid=uid, gid=gid)
-    conf = _write_config(server, service_users)
+    conf = _write_config(server, service_users, oauth2_url)
     server.process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
