@@ -16,16 +16,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gateway import headers as h
 from gateway.config import Config
 from gateway.parse import ParseError, parse_message, summary
-from gateway.screen import ScreenVerdict, link_bounce, screen
+from gateway.screen import ScreenVerdict, link_bounce, prune_rates, screen
 from gateway.thread import assign_ticket, find_ticket
 from nlp.draft import compose, evidence
 from nlp.kb import KbError, KnowledgeBase
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 NO_MODEL = "none"
 KB_QUERY_CHARS = 5000
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -104,6 +108,7 @@ class AnalysisRunner:
         self.name = "analysis"
         self.ctx = Context(config=config, engine=engine)
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:analysis"
+        self._pruned_at = -PRUNE_EVERY_SECONDS
 
     def run_once(self) -> int:
         ids = claim_messages(
@@ -111,7 +116,18 @@ class AnalysisRunner:
         )
         for message_pk in ids:
             process_message(self.ctx, message_pk, actor=self.worker)
+        if ids:
+            self._prune_rates()
         return len(ids)
+
+    def _prune_rates(self) -> None:
+        """Drop loop-guard counters from past days, at most once an hour per runner."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        with session_scope(self.ctx.engine) as session:
+            prune_rates(session, now=utcnow())
 
 
 def process_message(ctx: Context, message_pk: int, *, actor: str) -> None:
@@ -273,7 +289,7 @@ def step_draft(
         ticket_id=int(ticket.id or 0),
         message_pk=int(message.id or 0),
         state=DraftState.NEEDS_TRIAGE if proposal.needs_triage else DraftState.DRAFTED,
-        to_addr=parsed.from_addr or message.envelope_from or "",
+        to_addr=reply_address(parsed) or message.envelope_from or "",
         subject=proposal.subject,
         body=proposal.body,
         intent=analysis.intent if analysis else None,
@@ -287,6 +303,12 @@ def step_draft(
     )
     session.add(draft)
     return draft
+
+
+def reply_address(parsed: ParsedMessage) -> str:
+    """Where the customer asked replies to go: Reply-To if it holds an address, else From."""
+    _, addr = parseaddr(h.clean(parsed.header("Reply-To")))
+    return addr.lower() if "@" in addr else parsed.from_addr
 
 
 def _suggestion_json(s: Suggestion) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -21,6 +22,8 @@ from storage.models import (
     MessageState,
     Outbox,
     OutboxState,
+    SenderRate,
+    utcnow,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,3 +122,31 @@ def test_bounce_of_our_reply_is_suppressed_and_fails_the_delivery(
         stored = session.get(Outbox, row_id)
         assert stored is not None and stored.state == OutboxState.FAILED
         assert stored.last_error is not None and "User unknown" in stored.last_error
+
+
+def test_draft_goes_to_reply_to_when_given(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    raw = (
+        (SCREENING / "customer_ordinary.eml")
+        .read_bytes()
+        .replace(b"Subject:", b"Reply-To: Ops Team <ops@customer.example>\nSubject:", 1)
+    )
+    _, draft = run(engine, make_config(), raw)
+    assert draft is not None and draft.to_addr == "ops@customer.example"
+    _, plain = run(
+        engine, make_config(), (SCREENING / "customer_mentions_automatic_reply.eml").read_bytes()
+    )
+    assert plain is not None and plain.to_addr == "grace@customer.example"
+
+
+def test_old_loop_counters_are_pruned(engine: Engine, make_config: Callable[..., Config]) -> None:
+    with session_scope(engine) as session:
+        session.add(
+            SenderRate(key="sender:old@x", window_start=utcnow() - timedelta(days=3), count=9)
+        )
+    run(engine, make_config(), (SCREENING / "customer_ordinary.eml").read_bytes())
+    with Session(engine) as session:
+        keys = {r.key for r in session.exec(select(SenderRate)).all()}
+    assert "sender:old@x" not in keys
+    assert "sender:heidi@customer.example" in keys
