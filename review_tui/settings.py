@@ -2,7 +2,8 @@
 
 The app never reads the gateway's config: the CLI (or the demo) passes plain values, so
 the UI and the gateway share nothing but the database. The clock is injectable so ages
-on screen are deterministic in snapshots without freezing time for the event loop.
+on screen are deterministic in snapshots without freezing time for the event loop; it
+drives displayed ages only, while leases always run on real time (other reps do).
 """
 
 from __future__ import annotations

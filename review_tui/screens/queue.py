@@ -26,6 +26,7 @@ from review_tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from review_tui.widgets.queue_table import SORT_LABELS, QueueTable
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
+from storage.models import utcnow
 
 if TYPE_CHECKING:
     from review_tui.app import ReviewApp
@@ -149,7 +150,7 @@ class QueueScreen(Screen[None]):
         self._update_status()
 
     def _holder(self, row: rv.QueueRow) -> str:
-        now = self.review.settings.clock()
+        now = utcnow()  # leases run on real time; the clock only drives displayed ages
         if row.lease_holder and row.lease_expires_at and row.lease_expires_at > now:
             return "" if row.lease_holder == self.review.settings.actor else row.lease_holder
         return ""

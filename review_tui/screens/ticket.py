@@ -127,7 +127,6 @@ class TicketScreen(Screen[None]):
                 ticket_id=view.ticket.id or 0,
                 actor=settings.actor,
                 minutes=settings.lease_minutes,
-                now=settings.clock(),
             )
         except Exception as exc:
             self.post_message(self.Failed(f"cannot open draft {self.draft_id}: {exc}"))
@@ -232,6 +231,7 @@ class TicketScreen(Screen[None]):
             return
         editor = self.query_one("#draft", TextArea)
         editor.read_only = False
+        editor.move_cursor(editor.document.end)
         editor.focus()
 
     def action_leave_editor(self) -> None:
@@ -448,7 +448,6 @@ class TicketScreen(Screen[None]):
                     ticket_id=ticket_id,
                     actor=settings.actor,
                     minutes=settings.lease_minutes,
-                    now=settings.clock(),
                 ),
                 "you now hold this ticket",
             )

@@ -18,13 +18,13 @@ from storage.review import QueueRow
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("tag", "", 1),
-    ("age", "Age", 7),
-    ("sender", "Sender", 26),
-    ("subject", "Subject", 40),
+    ("age", "Age", 6),
+    ("sender", "Sender", 24),
+    ("subject", "Subject", 32),
     ("intent", "Intent", 20),
     ("state", "State", 12),
-    ("bucket", "Bucket", 18),
     ("holder", "Held by", 10),
+    ("bucket", "Bucket", 14),
 )
 
 SORT_LABELS = {
@@ -100,8 +100,8 @@ class QueueTable(DataTable[Text]):
             safe_line(row.subject, limit=120),
             intent_cell(row),
             Text(row.state, style=STATE_STYLES.get(row.state, "")),
-            safe_line(row.signature or "", limit=40),
             safe_line(holder, style="bold red" if holder else "", limit=30),
+            safe_line(row.signature or "", limit=40),
         ]
 
     def set_tag_mark(self, draft_id: int, tagged: bool) -> None:

@@ -1,0 +1,72 @@
+"""Fixtures for Pilot tests: a real SQLite file seeded with realistic tickets, and apps on it.
+
+No freezegun here (it would freeze the event loop's clock): the app's notion of "now" is
+injected instead, which keeps ages on screen deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from textual.pilot import Pilot
+
+from review_tui.app import ReviewApp
+from review_tui.settings import ReviewSettings
+from storage.db import init_db, make_engine
+from storage.seed import FIXED_NOW, SeedResult, seed
+
+APP_NOW = FIXED_NOW + timedelta(hours=1)
+
+
+def fixed_clock() -> datetime:
+    return APP_NOW
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'review.sqlite3'}"
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def seeded(db: Engine) -> SeedResult:
+    return seed(db, count=40)
+
+
+@pytest.fixture
+def make_app(db_url: str) -> Callable[..., ReviewApp]:
+    def build(actor: str = "alice", **overrides: Any) -> ReviewApp:
+        values: dict[str, Any] = {
+            "database_url": db_url,
+            "actor": actor,
+            "refresh_seconds": 0,
+            "clock": fixed_clock,
+            "from_address": "support@help.example.org",
+        }
+        values.update(overrides)
+        return ReviewApp(ReviewSettings(**values))
+
+    return build
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
+    """Let database workers finish and their messages be handled."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def notes(app: ReviewApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
