@@ -53,6 +53,8 @@ class ImapConfig:
     host: str = "127.0.0.1"
     port: int = 993
     tls: str = "implicit"  # implicit | starttls | none
+    # PEM file of a private CA to trust (company Dovecot); "" = the system's CAs.
+    tls_ca_file: str = ""
     username: str = ""
     password_env: str = ""
     oauth2_token_env: str = ""

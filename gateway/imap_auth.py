@@ -15,6 +15,7 @@ import shlex
 import socket
 import ssl
 import subprocess
+from pathlib import Path
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -76,22 +77,31 @@ def access_token(cfg: ImapConfig) -> str:
     return token
 
 
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+def _tls_context(cfg: ImapConfig) -> ssl.SSLContext:
+    if not cfg.tls_ca_file:
+        return ssl.create_default_context()
+    path = Path(cfg.tls_ca_file).expanduser()
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ImapConnectError(
+            f"[[imap]] {cfg.name} tls_ca_file {path}: {exc.strerror or exc}", kind="config"
+        ) from exc
 
 
 def _open(cfg: ImapConfig) -> IMAPClient:
     timeout = SocketTimeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+    context = _tls_context(cfg) if cfg.tls != "none" else None
     implicit = cfg.tls == "implicit"
     client = IMAPClient(
         cfg.host,
         port=cfg.port,
         ssl=implicit,
-        ssl_context=_tls_context() if implicit else None,
+        ssl_context=context if implicit else None,
         timeout=timeout,
     )
     if cfg.tls == "starttls":
-        client.starttls(_tls_context())
+        client.starttls(context)
     # TCP keepalive lets the kernel notice a peer that vanished while we sit in IDLE.
     client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return client
@@ -110,6 +120,8 @@ def connect(cfg: ImapConfig) -> IMAPClient:
     user = redact(cfg.username)
     try:
         client = _open(cfg)
+    except ImapConnectError:
+        raise
     except (OSError, IMAPClientError) as exc:
         raise ImapConnectError(f"cannot connect to {where} (tls={cfg.tls}): {exc}") from exc
     try:

@@ -37,7 +37,7 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login{mechanisms}
 auth_failure_delay = 0
@@ -64,7 +64,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -108,6 +109,8 @@ class Dovecot:
     process: subprocess.Popen[bytes] | None = None
     clients: list[IMAPClient] = field(default_factory=list)
     host: str = "127.0.0.1"
+    tls_port: int = 0
+    ca_file: Path | None = None
 
     def client(self, user: str = "alice") -> IMAPClient:
         client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
@@ -196,7 +199,36 @@ active_value = true
 """
 
 
-def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None) -> Path:
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (it is its own CA), made with openssl."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None, tls: bool) -> Path:
     d = server.dir
     for sub in ("run", "state", "mail"):
         (d / sub).mkdir()
@@ -214,8 +246,19 @@ def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None) -
     if oauth2_url:
         (d / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=oauth2_url))
         oauth2, mechanisms = OAUTH2_PASSDB.format(d=d), " xoauth2 oauthbearer"
+    ssl = "ssl = no"
+    if tls:
+        cert, key = make_certificate(d)
+        server.ca_file = cert
+        ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
     text = CONF.format(
-        d=d, port=server.port, users=service_users, oauth2=oauth2, mechanisms=mechanisms
+        d=d,
+        port=server.port,
+        tls_port=server.tls_port if tls else 0,
+        users=service_users,
+        oauth2=oauth2,
+        mechanisms=mechanisms,
+        ssl=ssl,
     )
     conf.write_text(text)
     return conf
@@ -235,8 +278,11 @@ def _wait_for_greeting(server: Dovecot, deadline: float) -> None:
     raise RuntimeError(f"dovecot did not greet within 10 s:\n{server.log_text()}")
 
 
-def start_dovecot(users: dict[str, str], *, oauth2_url: str | None = None) -> Dovecot:
-    """Start Dovecot for `users`; with `oauth2_url`, XOAUTH2 tokens are checked there."""
+def start_dovecot(
+    users: dict[str, str], *, oauth2_url: str | None = None, tls: bool = False
+) -> Dovecot:
+    """Start Dovecot for `users`; with `oauth2_url`, XOAUTH2 tokens are checked there;
+    with `tls`, STARTTLS on `port` and implicit TLS on `tls_port`, trusting `ca_file`."""
     if DOVECOT is None:
         pytest.skip(
             "DOVECOT BINARY NOT FOUND: IMAP tests need a real Dovecot "
@@ -246,7 +292,8 @@ def start_dovecot(users: dict[str, str], *, oauth2_url: str | None = None) -> Do
     base = Path(tempfile.mkdtemp(prefix="sg-dovecot-"))
     base.chmod(0o755)
     server = Dovecot(dir=base, port=free_port(), users=users, uid=uid, gid=gid)
-    conf = _write_config(server, service_users, oauth2_url)
+    server.tls_port = free_port()
+    conf = _write_config(server, service_users, oauth2_url, tls)
     server.process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

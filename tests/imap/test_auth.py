@@ -166,3 +166,47 @@ def test_missing_password_variable_is_named(
 )
 def test_redact(address: str, shown: str) -> None:
     assert redact(address) == shown
+
+
+@pytest.fixture
+def tls_dovecot(dovecot_factory: Callable[..., Dovecot]) -> Dovecot:
+    return dovecot_factory({"alice": "secret-a"}, tls=True)
+
+
+@pytest.mark.parametrize("mode", ["implicit", "starttls"])
+def test_tls_modes_with_a_private_ca(
+    mode: str,
+    tls_dovecot: Dovecot,
+    make_config: Callable[..., Config],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SG_TEST_IMAP_PW_ALICE", "secret-a")
+    tls_dovecot.append([make_message(1, prefix=mode)])
+    port = tls_dovecot.tls_port if mode == "implicit" else tls_dovecot.port
+    section = mailbox_section(
+        tls_dovecot, tls=mode, port=port, tls_ca_file=str(tls_dovecot.ca_file)
+    )
+
+    assert poll_once(make_config(imap=[section]).imap[0], engine) == 1
+    log = tls_dovecot.log_text()
+    assert "method=PLAIN" in log and "TLS" in log
+
+
+def test_untrusted_certificate_is_refused(
+    tls_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SG_TEST_IMAP_PW_ALICE", "secret-a")
+    section = mailbox_section(tls_dovecot, tls="implicit", port=tls_dovecot.tls_port)
+    cfg = ImapConfig(**section)
+
+    with pytest.raises(ImapConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        connect(cfg)
+
+
+def test_missing_ca_file_is_named(tmp_path: Any) -> None:
+    missing = tmp_path / "nope.pem"
+    cfg = ImapConfig(name="m", tls="implicit", tls_ca_file=str(missing), username="a")
+
+    with pytest.raises(ImapConnectError, match=rf"tls_ca_file {missing}"):
+        connect(cfg)
