@@ -157,6 +157,8 @@ def _reply_text(code: int, text: bytes | str) -> str:
 
 def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfig) -> Outcome:
     """One SMTP transaction; classifies every way it can end."""
+    if not recipients:
+        return Outcome(PERMANENT, "no recipients; not sent")
     try:
         smtp = _connect(cfg)
     except smtplib.SMTPResponseException as exc:

@@ -34,6 +34,8 @@ NEW = "new"
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
 _PENDING = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
+# A References header can be arbitrarily long; only the root and the newest ids count.
+MAX_REFERENCES = 100
 
 
 def _variants(msgid: str) -> list[str]:
@@ -61,6 +63,34 @@ def ticket_for_message_id(session: Session, msgid: str, *, exclude: int | None) 
     return int(outbox) if outbox is not None else None
 
 
+def _newest_reference_ticket(
+    session: Session, references: tuple[str, ...], *, exclude: int | None
+) -> int | None:
+    """The ticket of the newest referenced message we know, in one query per table."""
+    # The root (first) and the newest ids are the ones clients keep when they trim.
+    kept = (*references[:1], *references[1:][-(MAX_REFERENCES - 1) :])
+    refs = list(dict.fromkeys(r.strip().strip("<>") for r in kept if r.strip()))
+    if not refs:
+        return None
+    wanted = [v for r in refs for v in _variants(r)]
+    stmt = select(Message.message_id, Message.ticket_id).where(
+        col(Message.message_id).in_(wanted), col(Message.ticket_id).is_not(None)
+    )
+    if exclude is not None:
+        stmt = stmt.where(col(Message.id) != exclude)
+    known = {str(mid).strip("<>"): int(tid) for mid, tid in session.exec(stmt).all() if tid}
+    outbox = select(Outbox.message_id, Outbox.ticket_id).where(
+        col(Outbox.message_id).in_(wanted), col(Outbox.ticket_id).is_not(None)
+    )
+    for mid, tid in session.exec(outbox).all():
+        if tid is not None:
+            known.setdefault(str(mid).strip("<>"), int(tid))
+    for ref in reversed(refs):
+        if ref in known:
+            return known[ref]
+    return None
+
+
 def subject_ticket(session: Session, subject: str) -> int | None:
     """The ticket named by the last `[#id]` token in the subject, if it exists."""
     for match in reversed(TOKEN.findall(subject or "")):
@@ -78,10 +108,9 @@ def find_ticket(
         found = ticket_for_message_id(session, parsed.in_reply_to, exclude=exclude)
         if found is not None:
             return found, IN_REPLY_TO
-    for ref in reversed(parsed.references):
-        found = ticket_for_message_id(session, ref, exclude=exclude)
-        if found is not None:
-            return found, REFERENCES
+    found = _newest_reference_ticket(session, parsed.references, exclude=exclude)
+    if found is not None:
+        return found, REFERENCES
     found = subject_ticket(session, parsed.subject)
     if found is not None:
         return found, SUBJECT_TOKEN

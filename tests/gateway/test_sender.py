@@ -487,3 +487,19 @@ def test_connection_lost_after_the_body_is_uncertain_not_retried(
     assert row.state == OutboxState.UNCERTAIN
     assert row.last_error is not None and "outcome unknown" in row.last_error
     assert runner.run_once(utcnow() + timedelta(days=1)) == 0
+
+
+def test_row_without_recipients_fails_clearly(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    with session_scope(engine) as session:
+        row = Outbox(message_id="<sg-none@example.com>", to_addrs=[], released_by="Rita Rep")
+        session.add(row)
+        session.flush()
+        row_id = int(row.id or 0)
+    assert SenderRunner(sender_config(make_config, port), engine).run_once() == 1
+    stored = outbox(engine, row_id)
+    assert stored.state == OutboxState.FAILED
+    assert stored.last_error == "no recipients; not sent"
+    assert handler.messages == []

@@ -178,3 +178,22 @@ def test_token_for_a_missing_ticket_is_a_new_ticket(
     config = make_config()
     message = process(engine, config, customer_mail(1, "Re: old thing [#999999]"))
     assert message.thread_signal == "new"
+
+
+def test_huge_references_header_still_threads(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    noise = " ".join(f"<noise{i}@spam.example>" for i in range(5000))
+    refs = f"References: <c1@customer.example> {noise} <junk\r\n"
+    reply = process(engine, config, customer_mail(2, "Re: x", headers=refs))
+    assert reply.state == MessageState.DRAFTED
+    # The root reference counts however long the list.
+    assert reply.ticket_id == first.ticket_id and reply.thread_signal == "references"
+    late = f"References: <root@elsewhere.example> {noise} <c1@customer.example>\r\n"
+    reply2 = process(engine, config, customer_mail(3, "Re: x", headers=late))
+    assert reply2.ticket_id == first.ticket_id and reply2.thread_signal == "references"
+    middle = f"References: <root@elsewhere.example> <c1@customer.example> {noise}\r\n"
+    reply3 = process(engine, config, customer_mail(4, "Re: x", headers=middle))
+    assert reply3.thread_signal == "new"  # beyond the ids we look at: bounded work
