@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from itertools import accumulate
 
 from drain3 import TemplateMiner
@@ -259,7 +260,7 @@ _KEYWORDS = (
 _STATUS_KEYS = ("http/", "status")
 # Anchored at a "http/" or "status" hit in the lowercased line: a 4xx/5xx status.
 _STATUS_AT = re.compile(
-    r"http/\d(?:\.\d)?\"\s+[45]\d\d\b|status(?:_code)?\"?\s*[=:]\s*\"?[45]\d\d\b"
+    r"(?:http/\d(?:\.\d)?\"\s+|status(?:_code)?\"?\s*[=:]\s*\"?)(?P<code>[45]\d\d)\b"
 )
 _HARMLESS = re.compile(r"\b(?:0|no) errors?\b|\berrors?[=:]\s*0\b|error_count[=:]\s*0\b")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
@@ -294,18 +295,33 @@ def find_events(lines: Sequence[str], text: str | None = None) -> list[_Event]:
             continue
         block, key = _block(lines, i)
         covered = block[-1]
-        events.append(_Event(i, block, clean_line(key)[:_MAX_LINE_CHARS]))
+        key = clean_line(key)[:_MAX_LINE_CHARS]
+        if not is_error:
+            # A 404 and a 502 line differ in one token and drain would merge them; drain
+            # routes by the first token, so a leading reason word keeps them apart.
+            key = f"HTTP-{_status_word(line)} {key}"
+        events.append(_Event(i, block, key))
     return events
 
 
-def _bad_status(lowered_line: str) -> bool:
+def _bad_status(lowered_line: str) -> str:
+    """The 4xx/5xx code of an access-log style line, or ""."""
     for key in _STATUS_KEYS:
         at = lowered_line.find(key)
         while at != -1:
-            if _STATUS_AT.match(lowered_line, at):
-                return True
+            match = _STATUS_AT.match(lowered_line, at)
+            if match:
+                return match.group("code")
             at = lowered_line.find(key, at + 1)
-    return False
+    return ""
+
+
+def _status_word(line: str) -> str:
+    code = int(_bad_status(line.lower()) or 0)
+    try:
+        return HTTPStatus(code).phrase.title().replace(" ", "").replace("-", "")
+    except ValueError:
+        return f"Status{'Client' if code < 500 else 'Server'}Error"
 
 
 def _positions(lowered: str, keywords: Sequence[str]) -> list[int]:
