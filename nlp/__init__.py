@@ -7,6 +7,7 @@ Nothing here does I/O on the network or imports the rest of supportgate. `analys
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 _LAZY = {"analyse", "Analyzer", "AnalyzerSettings"}
@@ -14,7 +15,7 @@ _LAZY = {"analyse", "Analyzer", "AnalyzerSettings"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from nlp import analyse as module
-
+        # import_module, not "from nlp import analyse": that would ask this hook again.
+        module = importlib.import_module("nlp.analyse")
         return getattr(module, name)
     raise AttributeError(f"module 'nlp' has no attribute {name!r}")
