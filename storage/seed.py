@@ -54,54 +54,54 @@ _SCENARIOS: dict[str, tuple[str, str, tuple[str, str], str]] = {
         "Hi,\n\nour production database {host} ({ip}) stopped accepting connections at "
         "07:12 UTC in {region}. Clients fail with HTTP {code}. The attached log shows the "
         "replica falling over.\n\nThanks",
-        ("kb-outage-status", "Checking platform status and failover"),
+        ("incident-5xx", "Errors during an incident (HTTP 5xx)"),
         "sig-conn-refused",
     ),
     "performance": (
         "Queries slow on {host}",
         "Hello,\n\nsince yesterday p99 latency on {host} went from 40ms to 900ms. "
         "Nothing changed on our side. Region {region}, error {code} on some calls.\n",
-        ("kb-slow-queries", "Diagnosing slow queries"),
+        ("slow-queries-performance", "Slow database queries and high latency"),
         "sig-slow-query",
     ),
     "account_login": (
         "Cannot log in to the console",
         "Hi team,\n\nI get HTTP {code} when I sign in to the console from {ip}. "
         "Password reset mails never arrive.\n\nRegards",
-        ("kb-login-reset", "Resetting console access"),
+        ("password-reset-mfa", "Password reset and MFA recovery"),
         "",
     ),
     "billing": (
         "Invoice for October looks wrong",
         "Hello,\n\nour October invoice charges for 12 nodes but {host} only ran 4. "
         "Can you check?\n",
-        ("kb-billing-review", "How invoices are computed"),
+        ("billing-questions", "Billing questions, invoices and refunds"),
         "",
     ),
     "quota_limits": (
         "Hit the connection limit on {host}",
         "Hi,\n\nwe keep hitting 'too many connections' ({code}) on {host} in {region}. "
         "How do we raise the limit?\n",
-        ("kb-quota-raise", "Raising plan limits"),
+        ("quotas", "Resource quotas and limit increases"),
         "sig-too-many-conn",
     ),
     "config_help": (
         "How to enable TLS for {host}",
         "Hello,\n\nwhat is the right way to require TLS for clients of {host}? "
         "We run version 15.4.\n",
-        ("kb-tls-setup", "Requiring TLS connections"),
+        ("tls-certificate-expiry", "TLS certificate expired or not trusted"),
         "",
     ),
     "bug_report": (
         "Backup job fails with {code}",
         "Hi,\n\nthe nightly backup of {host} fails with error {code}; log attached.\n",
-        ("kb-backup-errors", "Backup failures and retries"),
+        ("backups-restore", "Backups and point-in-time restore"),
         "sig-backup-timeout",
     ),
     "needs_triage": (
         "Question",
         "hello, something is off with our setup, can someone call me?\n",
-        ("kb-contact", "How to reach support"),
+        ("api-errors-bug-report", "Unexpected API errors and exceptions"),
         "",
     ),
 }
@@ -346,8 +346,8 @@ def _write_batch(
                             "matched_terms": [sc["intent"].split("_")[0]],
                         },
                         {
-                            "article_id": "kb-contact",
-                            "title": "How to reach support",
+                            "article_id": "feature-requests",
+                            "title": "Feature requests",
                             "score": 0.21,
                             "matched_terms": [],
                         },

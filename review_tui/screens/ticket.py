@@ -339,16 +339,11 @@ class TicketScreen(Screen[None]):
     def redraft(self, article_id: str, view: rv.TicketView, expected: int) -> None:
         settings = self.review.settings
         title = next(str(s["title"]) for s in view.suggestions if s["article_id"] == article_id)
-        if settings.redraft is not None:
-            name = view.ticket.customer_name or ""
-            body, unfilled = settings.redraft(
-                article_id, list(view.entities), name, view.ticket.id or 0
-            )
-        else:
-            body, unfilled = (
-                f"{view.draft.body.rstrip()}\n\nSee: {title}\n",
-                list(view.draft.unfilled),
-            )
+        try:
+            body, unfilled = self._new_body(article_id, title, view)
+        except Exception as exc:  # the drafting code refused: keep the draft as it is
+            self.post_message(self.Failed(f"cannot re-draft from {article_id}: {exc}"))
+            return
         try:
             with session_scope(self.review.engine) as session:
                 version = rv.choose_article(
@@ -367,6 +362,14 @@ class TicketScreen(Screen[None]):
             self.post_message(self.Failed(f"not re-drafted: {exc}"))
             return
         self.post_message(self.Saved(version, clean(body), f"re-drafted from {title}"))
+
+    def _new_body(self, article_id: str, title: str, view: rv.TicketView) -> tuple[str, list[str]]:
+        """The new body: the configured drafter's, or a pointer to the article."""
+        redraft = self.review.settings.redraft
+        if redraft is None:
+            return f"{view.draft.body.rstrip()}\n\nSee: {title}\n", list(view.draft.unfilled)
+        name = view.ticket.customer_name or ""
+        return redraft(article_id, list(view.entities), name, view.ticket.id or 0)
 
     # ------------------------------------------------------------ release, discard, lease
 

@@ -127,7 +127,7 @@ def test_load_ticket_has_conversation_and_evidence(engine: Engine, seeded: SeedR
     for ent in view.entities:
         assert view.body_text[ent["start"] : ent["end"]] == ent["text"]
     assert view.log_findings[0]["lines"][0]["line_no"] == 1412
-    assert view.suggestions[0]["article_id"] == "kb-outage-status"
+    assert view.suggestions[0]["article_id"] == "incident-5xx"
 
 
 def test_save_draft_detects_concurrent_edit(engine: Engine, seeded: SeedResult) -> None:
@@ -349,7 +349,7 @@ def test_choose_article_redrafts(engine: Engine, seeded: SeedResult) -> None:
         rv.choose_article(
             session=session,
             draft_id=draft_id,
-            article_id="kb-contact",
+            article_id="feature-requests",
             body="Call us [[phone?]]",
             expected_version=1,
             actor="alice",
@@ -365,7 +365,7 @@ def test_choose_article_redrafts(engine: Engine, seeded: SeedResult) -> None:
                 actor="alice",
             )
     draft = _draft(engine, draft_id)
-    assert (draft.article_id, draft.unfilled, draft.version) == ("kb-contact", ["phone"], 2)
+    assert (draft.article_id, draft.unfilled, draft.version) == ("feature-requests", ["phone"], 2)
 
 
 def test_problems_listed_and_retried(engine: Engine, seeded: SeedResult) -> None:
