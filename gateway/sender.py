@@ -164,7 +164,9 @@ def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfi
     except smtplib.SMTPResponseException as exc:
         kind = PERMANENT if exc.smtp_code >= 500 and exc.smtp_code != 535 else TEMPORARY
         return Outcome(kind, _reply_text(exc.smtp_code, exc.smtp_error))
-    except (OSError, smtplib.SMTPException, ConfigError) as exc:
+    except ConfigError as exc:
+        return Outcome(TEMPORARY, f"sender not configured: {exc}")
+    except (OSError, smtplib.SMTPException) as exc:
         return Outcome(TEMPORARY, f"cannot reach relay {cfg.host}:{cfg.port}: {exc}")
     try:
         return _transaction(smtp, payload, sender, recipients)

@@ -11,8 +11,10 @@ import email
 import email.policy
 import hashlib
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -26,11 +28,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from gateway.config import Config
-from gateway.sender import SenderRunner, backoff
+from gateway.sender import SenderRunner, _tls_context, backoff
 from storage.db import session_scope
 from storage.models import (
     AuditLog,
@@ -503,3 +506,96 @@ def test_row_without_recipients_fails_clearly(
     assert stored.state == OutboxState.FAILED
     assert stored.last_error == "no recipients; not sent"
     assert handler.messages == []
+
+
+@pytest.fixture
+def relay_cert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ssl.SSLContext]:
+    """A self-signed cert for 127.0.0.1 that the sender trusts via SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    _tls_context.cache_clear()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(str(cert), str(key))
+    yield server_ctx
+    _tls_context.cache_clear()
+
+
+def relay_auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"relay", b"pw-ok")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize("password", ["pw-ok", "wrong"])
+def test_starttls_and_auth_from_env(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    relay_cert: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+    password: str,
+) -> None:
+    handler = SinkHandler()
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=relay_cert,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=relay_auth,
+    )
+    controller.start()
+    try:
+        monkeypatch.setenv("SG_TEST_RELAY_PW", password)
+        config = sender_config(
+            make_config, port, tls="starttls", username="relay", password_env="SG_TEST_RELAY_PW"
+        )
+        outbox_id = released(engine)
+        assert SenderRunner(config, engine).run_once() == 1
+    finally:
+        controller.stop()
+    row = outbox(engine, outbox_id)
+    if password == "pw-ok":
+        assert row.state == OutboxState.SENT and len(handler.messages) == 1
+    else:
+        # A rejected login is the relay's configuration, not the message: retried later.
+        assert row.state == OutboxState.PENDING and handler.messages == []
+        assert row.last_error is not None and "535" in row.last_error
+
+
+def test_implicit_tls(
+    engine: Engine, make_config: Callable[..., Config], relay_cert: ssl.SSLContext
+) -> None:
+    handler = SinkHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=relay_cert)
+    controller.start()
+    try:
+        config = sender_config(make_config, port, tls="implicit")
+        outbox_id = released(engine)
+        assert SenderRunner(config, engine).run_once() == 1
+    finally:
+        controller.stop()
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    assert len(handler.messages) == 1
+
+
+def test_missing_password_variable_is_a_clear_temporary_error(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    _, port = sink
+    config = sender_config(make_config, port, username="relay", password_env="SG_TEST_UNSET_PW")
+    outbox_id = released(engine)
+    assert SenderRunner(config, engine).run_once() == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.PENDING
+    assert row.last_error is not None
+    assert "SG_TEST_UNSET_PW is not set" in row.last_error
