@@ -33,6 +33,7 @@ from gateway.thread import assign_ticket, find_ticket
 from nlp.draft import compose, evidence
 from nlp.kb import KbError, KnowledgeBase
 from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
+from storage.audit import audit
 from storage.db import session_scope
 from storage.models import (
     AnalysisRecord,
@@ -302,6 +303,21 @@ def step_draft(
         evidence=_evidence(ctx, result, proposal),
     )
     session.add(draft)
+    session.flush()
+    audit(
+        session,
+        actor="pipeline",
+        action=f"draft.{draft.state}",
+        entity_type="draft",
+        entity_id=draft.id,
+        details={
+            "ticket": ticket.id,
+            "signal": message.thread_signal,
+            "article": proposal.article_id,
+            "unfilled": list(proposal.unfilled),
+        },
+        model_version=draft.model_version,
+    )
     return draft
 
 
