@@ -16,6 +16,10 @@ on the same inputs in the same run:
    wrote" (quotes and signatures removed), following the upstream test assertions where
    they exist. `strip_reply` is scored.
 
+4. talon HTML replies (`html_replies/*.html`, nine clients): converted with
+   `nlp.text.html_to_text` (blockquotes become `>` lines), then `strip_quotes`;
+   expected = "Hi. I am fine. Thanks, Alex", the reply talon's HTML tests expect.
+
 The naive baseline cuts at the first line that starts with ">" or matches "On … wrote".
 
 Run: .venv/bin/python bench/quote_accuracy.py [--data /work/shared/data] [-v]
@@ -35,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlp.quotes import strip_quotes, strip_reply, strip_signature
+from nlp.text import html_to_text
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -160,6 +165,15 @@ def zapier(root: Path) -> list[Case]:
     return cases
 
 
+def talon_html(root: Path) -> list[Case]:
+    folder = root / "email/mailgun_talon_replies/tests/fixtures/html_replies"
+    expected = "Hi. I am fine.\n\nThanks,\nAlex"
+    return [
+        (p.stem, html_to_text(p.read_text("utf-8", errors="replace")), expected, "")
+        for p in sorted(folder.glob("*.html"))
+    ]
+
+
 def score(
     title: str,
     cases: list[Case],
@@ -210,6 +224,13 @@ def main() -> int:
             "email_reply_parser bodies (reply)",
             zapier(args.data),
             lambda t, s: strip_reply(t, sender_name=s),
+            naive,
+            args.verbose,
+        ),
+        score(
+            "talon HTML replies (quotes)",
+            talon_html(args.data),
+            lambda t, s: strip_quotes(t),
             naive,
             args.verbose,
         ),

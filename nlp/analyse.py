@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from nlp import entities as ent
 from nlp import logs
 from nlp.quotes import strip_reply
-from nlp.text import clean_text, detect_language
+from nlp.text import clean_text, detect_language, html_to_text
 from nlp.types import Analysis, Entity, LogFinding, ParsedMessage
 
 QUOTES_VERSION = "quotes-1"
@@ -118,7 +118,11 @@ class Analyzer:
     def _prepare(self, parsed: ParsedMessage) -> _Prepared:
         """Every step except intent: clean, strip, entities, logs."""
         notes: list[str] = []
-        body = clean_text(parsed.text or "")
+        text = parsed.text or ""
+        if not text.strip() and parsed.html:
+            text = _step(notes, "HTML conversion", "", html_to_text, parsed.html)
+            notes.append("no plain-text part; text taken from the HTML part")
+        body = clean_text(text)
         notes.extend(body.notes)
         reply = _step(notes, "reply stripping", body.text, _reply, body.text, parsed.from_name)
         found = self._entities(reply, "body", notes)

@@ -145,7 +145,7 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"\b(?i:https?(?:[ _-]?(?:status|code|error|response))?|status(?:[ _-]?code)?|"
         r"response(?:[ _-]?code)?|returned|returns|returning|responded(?:\s+with)?|"
         r"got\s+an?|received\s+an?|throws|error\s+code)"
-        r"\s*[:=]?\s*\"?(?P<v>[1-5]\d\d)(?![\d.:/])\b",
+        r"\s*[:=]?\s*\"?(?P<v>[1-5]\d\d)(?![\d:/]|\.\d)\b",
     ),
     ("HTTP_STATUS", rf"\b(?P<v>[1-5]\d\d)\s+(?i:{_REASONS})\b"),
     ("EXCEPTION", r"\b(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]+?(?:Exception|Error)\b"),

@@ -46,6 +46,7 @@ _HEADER_FIELD = re.compile(
     re.IGNORECASE,
 )
 _FROM_SENT_ONE_LINE = re.compile(r"^\s*\*?From:\*?\s.+\s\*?Sent:\*?\s", re.IGNORECASE)
+_ADDRESS_COLON = re.compile(r"(?:<[^<>\s@]+@[^<>\s]+>|[^\s<>]+@[^\s<>]+)\W{0,3}:\s*$")
 _RULE = re.compile(r"^\s*(?:[-_*=]\s?){5,}\s*$")
 
 _DELIMITER = re.compile(r"^(?:--|__|—)\s*$")
@@ -129,7 +130,12 @@ def _unquoted_lines(lines: list[str]) -> list[str]:
 def _attribution(lines: list[str], i: int) -> tuple[int, int] | None:
     """(first, last) line of an attribution that ends on line i, else None."""
     line = lines[i]
-    if len(line) > 400 or not _WROTE_END.search(line):
+    if len(line) > 400:
+        return None
+    if not _WROTE_END.search(line):
+        # "<date>, <name> <address>:" right above a quote (Yandex, Mail.ru, some phones).
+        if _ADDRESS_COLON.search(line) and re.search(r"\d", line) and _next_is_quote(lines, i + 1):
+            return i, i
         return None
     start = i
     # Wrapped attributions: walk up over at most two non-blank lines to the "On".
@@ -156,10 +162,13 @@ def _next_is_quote(lines: list[str], start: int) -> bool:
 
 
 def _is_from_block(lines: list[str], i: int) -> bool:
-    if not _FROM.match(lines[i]):
+    """A block of quoted-message headers starts here: From plus two more fields, any order."""
+    if not (_FROM.match(lines[i]) or _HEADER_FIELD.match(lines[i])):
         return False
-    fields = sum(1 for line in lines[i + 1 : i + 7] if _HEADER_FIELD.match(line))
-    return fields >= 2
+    window = lines[i : i + 7]
+    has_from = any(_FROM.match(line) for line in window)
+    fields = sum(1 for line in window if _HEADER_FIELD.match(line) or _FROM.match(line))
+    return has_from and fields >= 3
 
 
 def strip_signature(text: str, *, sender_name: str = "") -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 # Text longer than this is cut before any NLP step; the cut is reported as a note.
 MAX_NLP_CHARS = 100_000
@@ -83,3 +84,65 @@ def detect_language(text: str, *, default: str = "en") -> str:
     if votes[best] < 3 or votes[best] <= votes.get(default, 0):
         return default
     return best
+
+
+_SKIP_TAGS = frozenset({"style", "script", "head", "title", "xml"})
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
+    | {"pre", "section", "article", "header", "footer", "dt", "dd"}
+)
+_QUOTE_OPEN, _QUOTE_CLOSE = "\x01", "\x02"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping += 1
+        elif tag == "blockquote":
+            self.parts.append(f"\n{_QUOTE_OPEN}\n")
+        elif tag == "hr":
+            self.parts.append("\n" + "_" * 32 + "\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag == "blockquote":
+            self.parts.append(f"\n{_QUOTE_CLOSE}\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from an HTML body; `<blockquote>` content comes back `>`-quoted.
+
+    Quoting blockquotes lets the plain-text reply stripper treat an HTML reply like
+    any other. Broken HTML never raises: whatever the parser saw is returned.
+    """
+    parser = _TextExtractor()
+    try:
+        parser.feed(html[: MAX_NLP_CHARS * 10])
+        parser.close()
+    except Exception:  # html.parser is lenient; this is a last guard for odd input
+        pass
+    lines: list[str] = []
+    depth = 0
+    for raw in "".join(parser.parts).split("\n"):
+        line = raw.strip()
+        if line == _QUOTE_OPEN:
+            depth += 1
+        elif line == _QUOTE_CLOSE:
+            depth = max(0, depth - 1)
+        elif line or (lines and lines[-1].strip("> ")):
+            lines.append("> " * depth + line if depth else line)
+    return "\n".join(lines).strip()

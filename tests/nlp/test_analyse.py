@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -255,3 +255,12 @@ def test_module_level_analyse_reuses_one_analyzer() -> None:
     assert first == second
 
     assert _cached(settings) is _cached(settings)
+
+
+def test_html_only_mail_is_analysed_from_its_html() -> None:
+    parsed = message("")
+    html = "<p>Our API at 10.4.4.4 returns HTTP 500.</p><blockquote>old 10.5.5.5</blockquote>"
+    analysis = Analyzer(intent_model=FakeIntentModel()).analyse(replace(parsed, html=html))
+    assert analysis.reply_text == "Our API at 10.4.4.4 returns HTTP 500."
+    assert [e.text for e in analysis.entities] == ["10.4.4.4", "500"]
+    assert any("HTML part" in n for n in analysis.notes)

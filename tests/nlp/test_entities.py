@@ -28,6 +28,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("EMAIL", "write to ops-team@customer.example.org today", "ops-team@customer.example.org"),
     ("HTTP_STATUS", "the API returns HTTP 503 since noon", "503"),
     ("HTTP_STATUS", "the webhook returned 429 twice", "429"),
+    ("HTTP_STATUS", "it returns HTTP 500.", "500"),
     ("HTTP_STATUS", "nginx logged status=502 for it", "502"),
     ("HTTP_STATUS", "we get 502 Bad Gateway from the edge", "502"),
     ("HTTP_STATUS", '"GET /health HTTP/1.1" 500 12', "500"),
@@ -99,6 +100,10 @@ def test_dates_are_not_versions() -> None:
 def test_file_names_are_not_hostnames() -> None:
     found = labels_of("see app.log, config.yaml, main.py, dump.tar.gz and os.path.join")
     assert "HOSTNAME" not in found.values()
+
+
+def test_decimal_after_status_word_is_not_a_status() -> None:
+    assert "HTTP_STATUS" not in labels_of("the status 200.5 ms average").values()
 
 
 def test_random_numbers_are_not_http_statuses() -> None:

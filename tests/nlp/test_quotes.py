@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nlp.quotes import strip_quotes, strip_reply, strip_signature
+from nlp.text import html_to_text
 
 REPLIES = Path(__file__).resolve().parents[1] / "fixtures" / "replies"
 CASES = sorted(p.stem for p in REPLIES.glob("*.txt"))
@@ -78,3 +79,42 @@ def test_crlf_and_long_input_are_handled() -> None:
 def test_garbage_does_not_raise() -> None:
     for text in ("", "\x00\x00", "\x1b[31m>\x1b[0m", "-- ", ">" * 10_000, "On wrote:"):
         assert isinstance(strip_reply(text), str)
+
+
+def test_header_block_in_any_order_is_history() -> None:
+    text = (
+        "Works now, thanks.\n\n________________________________\n"
+        "Date: Tue, 24 Nov 2026 10:00:00 +0000\nSubject: Re: outage\n"
+        "From: support@example.com\nTo: me@customer.example\n\nOld answer text.\n"
+    )
+    assert strip_reply(text) == "Works now, thanks."
+
+
+def test_date_name_address_colon_above_a_quote_is_an_attribution() -> None:
+    text = 'Still failing.\n\n25.11.2026, 14:41, "Support" <support@example.com>:\n> Old text\n'
+    assert strip_reply(text) == "Still failing."
+
+
+def test_address_colon_without_a_quote_below_is_kept() -> None:
+    text = "Please add this user on 25.11.2026 <new.user@customer.example>:\nadmin role"
+    assert strip_reply(text) == text
+
+
+def test_html_reply_blockquote_becomes_a_quote() -> None:
+    html = (
+        "<html><head><style>p {color: red}</style></head><body>"
+        "<div>Disk on db-3 is full again.</div><div><br></div>"
+        '<div class="gmail_quote">On Wed, Nov 25, 2026 at 4:12 PM Support &lt;'
+        '<a href="mailto:s@example.com">s@example.com</a>&gt; wrote:<br>'
+        "<blockquote>Did the cleanup help?<blockquote>older</blockquote></blockquote></div>"
+        "</body></html>"
+    )
+    text = html_to_text(html)
+    assert "> Did the cleanup help?" in text and "> > older" in text
+    assert "color" not in text
+    assert strip_reply(text) == "Disk on db-3 is full again."
+
+
+def test_broken_html_does_not_raise() -> None:
+    for html in ("<div><blockquote>unclosed", "</blockquote></blockquote>x", "<<<>>>", ""):
+        assert isinstance(html_to_text(html), str)
