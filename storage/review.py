@@ -112,7 +112,8 @@ class QueueRow:
     ticket_id: int
     received_at: datetime
     sender: str
-    subject: str
+    subject: str  # the customer's
+    reply_subject: str  # the draft's
     intent: str | None
     confidence: float | None
     signature: str | None
@@ -197,6 +198,7 @@ _ROW_COLUMNS: tuple[Any, ...] = (
     col(Message.received_at),
     col(Draft.to_addr),
     col(Message.from_addr),
+    col(Message.subject),
     col(Draft.subject),
     col(Draft.intent),
     col(Draft.confidence),
@@ -234,6 +236,7 @@ def _apply_filter(stmt: Any, flt: QueueFilter) -> Any:
         pattern = f"%{_escape_like(flt.search.strip())}%"
         stmt = stmt.where(
             col(Draft.subject).ilike(pattern, escape="\\")
+            | col(Message.subject).ilike(pattern, escape="\\")
             | col(Message.from_addr).ilike(pattern, escape="\\")
             | col(Draft.to_addr).ilike(pattern, escape="\\")
             | col(Ticket.signature).ilike(pattern, escape="\\")
@@ -244,7 +247,7 @@ def _apply_filter(stmt: Any, flt: QueueFilter) -> Any:
 _SORT_COLUMNS: dict[str, Any] = {
     "age": col(Message.received_at),
     "sender": col(Draft.to_addr),
-    "subject": col(Draft.subject),
+    "subject": col(Message.subject),
     "intent": col(Draft.intent),
     "confidence": col(Draft.confidence),
     "signature": col(Ticket.signature),
@@ -279,6 +282,7 @@ def _row(r: Any) -> QueueRow:
         to_addr,
         from_addr,
         subject,
+        reply_subject,
         intent,
         conf,
         sig,
@@ -293,7 +297,8 @@ def _row(r: Any) -> QueueRow:
         ticket_id=int(tid),
         received_at=at,
         sender=to_addr or from_addr or "",
-        subject=subject or "",
+        subject=subject or reply_subject or "",
+        reply_subject=reply_subject or "",
         intent=intent,
         confidence=conf,
         signature=sig,

@@ -355,7 +355,7 @@ class QueueScreen(Screen[None]):
             return
         lines = [
             safe_line(f"To:      {row.sender}"),
-            safe_line(f"Subject: {rv.subject_with_token(row.subject, row.ticket_id)}"),
+            safe_line(f"Subject: {rv.subject_with_token(row.reply_subject, row.ticket_id)}"),
         ]
         self.app.push_screen(
             ConfirmScreen("Release this reply?", lines),
