@@ -1,6 +1,6 @@
 """Log attachments: decode safely, find the lines that matter, give failures a stable id.
 
-Customers attach logs as plain text, `.gz` or `.zip`. All three are untrusted input, so
+Customers attach logs as plain text, `.gz`, `.zip` or `.tar(.gz)`. All three are untrusted input, so
 decoding is streaming and capped twice: by total output bytes and by output/input
 ratio (a 20 KB gzip that inflates to gigabytes stops at the cap with a note). Nothing
 here raises on customer data; every problem becomes `LogFinding.note`.
@@ -22,6 +22,7 @@ import bisect
 import hashlib
 import io
 import re
+import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -122,8 +123,60 @@ def _unpack(attachment: Attachment, settings: LogSettings) -> tuple[list[_Text],
         return texts, notes + zip_notes
     if data.startswith(_GZIP_MAGIC):
         out, note = gunzip(data, settings.max_log_bytes, settings.max_compression_ratio)
-        return [_Text(name, out, notes + ([note] if note else []))], []
+        notes.extend([note] if note else [])
+        if _is_tar(out):
+            texts, tar_notes = _untar(name, out, settings)
+            return texts, notes + tar_notes
+        return [_Text(name, out, notes)], []
+    if _is_tar(data):
+        texts, tar_notes = _untar(name, data[: settings.max_log_bytes], settings)
+        return texts, notes + tar_notes
     return [_Text(name, data[: settings.max_log_bytes], notes)], []
+
+
+def _is_tar(data: bytes) -> bool:
+    return data[257:262] == b"ustar"
+
+
+def _untar(name: str, data: bytes, settings: LogSettings) -> tuple[list[_Text], list[str]]:
+    """Members of an (already decompressed, already capped) tar archive."""
+    notes: list[str] = []
+    texts: list[_Text] = []
+    budget = settings.max_log_bytes  # shared by all members, as for zip archives
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for count, info in enumerate(archive):
+                label = f"{name}:{info.name}"
+                if count >= _MAX_ZIP_MEMBERS:
+                    notes.append(f"{name}: only the first {_MAX_ZIP_MEMBERS} members read")
+                    break
+                if not info.isfile():
+                    continue
+                if info.name.lower().endswith(_ARCHIVE_EXTS):
+                    notes.append(f"{label}: nested archive skipped")
+                elif budget <= 0:
+                    notes.append(f"{label}: skipped, {_human(settings.max_log_bytes)} read already")
+                else:
+                    text = _tar_member(archive, info, label, budget, settings)
+                    budget -= len(text.data)
+                    texts.append(text)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        notes.append(f"{name}: tar archive damaged or cut ({exc})")
+    return texts, notes
+
+
+def _tar_member(
+    archive: tarfile.TarFile, info: tarfile.TarInfo, label: str, budget: int, s: LogSettings
+) -> _Text:
+    member = archive.extractfile(info)
+    body = member.read(budget) if member is not None else b""
+    notes: list[str] = []
+    if body.startswith(_GZIP_MAGIC):
+        body, note = gunzip(body, budget, s.max_compression_ratio)
+        notes.extend([note] if note else [])
+    if body and not _mostly_printable(body):
+        return _Text(label, b"", [*notes, "binary member skipped"])
+    return _Text(label, body, notes)
 
 
 def _human(n: int) -> str:

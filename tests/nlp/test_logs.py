@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import tarfile
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -272,3 +273,44 @@ def test_broken_zip_gives_a_note() -> None:
     data = b"PK\x03\x04" + b"\x00" * 40
     finding = one(analyse_logs([attachment("broken.zip", data, "application/zip")]))
     assert "not a readable zip archive" in finding.note
+
+
+# --- tar ----------------------------------------------------------------------------------
+
+
+def tar_gz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_tar_gz_support_bundle_is_read_member_by_member() -> None:
+    data = tar_gz(
+        {
+            "bundle/app.log": (LOGS / "java_oom.log").read_bytes(),
+            "bundle/old.log.gz": gzip.compress((LOGS / "access.log").read_bytes()),
+            "bundle/inner.zip": zip_bytes({"x.log": b"ERROR x\n"}),
+            "bundle/core.bin": bytes(range(256)) * 8,
+        }
+    )
+    findings = analyse_logs([attachment("support.tar.gz", data, "application/gzip")])
+    by_name = {f.attachment: f for f in findings}
+    assert by_name["support.tar.gz:bundle/app.log"].evidence[0].line_no == 2
+    assert by_name["support.tar.gz:bundle/old.log.gz"].error_lines == 3
+    note = by_name["support.tar.gz"].note
+    assert "bundle/inner.zip: nested archive skipped" in note
+    assert by_name["support.tar.gz:bundle/core.bin"].note == "binary member skipped"
+
+
+def test_tar_members_share_one_byte_budget() -> None:
+    member = gzip.compress(b"D" * (3 * MiB))
+    data = tar_gz({f"part{i}.log.gz": member for i in range(4)})
+    settings = LogSettings(max_log_bytes=4 * MiB, max_compression_ratio=100_000)
+    findings = analyse_logs([attachment("parts.tar.gz", data, "application/gzip")], settings)
+    read = sum(f.total_lines for f in findings if f.attachment != "parts.tar.gz")
+    assert read == 2  # one whole member and part of a second; each is a single line
+    assert "read already" in next(f.note for f in findings if f.attachment == "parts.tar.gz")
