@@ -20,6 +20,17 @@ from typing import Any
 from nlp.types import Analysis, DraftProposal, Entity, Suggestion
 
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# What a template may ask for: the ticket's own facts, and one per entity label.
+TICKET_PLACEHOLDERS = frozenset({"customer_name", "ticket_ref"})
+ENTITY_PLACEHOLDERS = frozenset(
+    label.lower()
+    for label in (
+        "HOSTNAME", "IP", "URL", "EMAIL", "HTTP_STATUS", "ERROR_CODE", "VERSION",
+        "K8S_RESOURCE", "CLOUD_REGION", "ACCOUNT_ID", "CVE", "EXCEPTION", "TIMESTAMP",
+        "PRODUCT", "SERVICE",
+    )
+)  # fmt: skip
+KNOWN_PLACEHOLDERS = TICKET_PLACEHOLDERS | ENTITY_PLACEHOLDERS
 _SUBJECT_TOKEN = re.compile(r"\[#\d+\]")
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 DEFAULT_MIN_CONFIDENCE = 0.5

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlp.draft import KNOWN_PLACEHOLDERS, PLACEHOLDER
 from nlp.types import Suggestion
 
 FRONT_MATTER = "+++"
@@ -109,6 +110,12 @@ def parse_article(text: str, *, article_id: str, where: str = "") -> Article:
     reply = meta.get("reply", "")
     if not isinstance(reply, str):
         raise KbError(f"{where}: 'reply' must be a string")
+    unknown_names = sorted(set(PLACEHOLDER.findall(reply)) - KNOWN_PLACEHOLDERS)
+    if unknown_names:
+        raise KbError(
+            f"{where}: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown_names)} "
+            f"in reply (known: {', '.join(sorted(KNOWN_PLACEHOLDERS))})"
+        )
     return Article(
         id=article_id,
         title=title.strip(),

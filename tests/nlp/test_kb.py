@@ -42,6 +42,10 @@ def test_parse_article_reads_front_matter_and_body() -> None:
         ("+++\nintents = ['a']\n+++\n", "'title' is required"),
         ("+++\ntitle = 'x'\ncolour = 'red'\n+++\n", "unknown front matter key"),
         ("+++\ntitle = 'x'\nintents = 'billing'\n+++\n", "'intents' must be a list"),
+        (
+            "+++\ntitle = 'x'\nreply = 'Hi {hostnmae}'\n+++\n",
+            r"unknown placeholder\(s\) \{hostnmae\}",
+        ),
     ],
 )
 def test_broken_article_is_a_clear_error(text: str, message: str) -> None:
