@@ -189,3 +189,8 @@ def test_dedupe_keeps_first_occurrence_per_source_and_normalised_text() -> None:
 def test_garbage_does_not_raise(text: str) -> None:
     for entity in extract_entities(text):
         assert text[entity.start : entity.end] == entity.text
+
+
+def test_colon_runs_times_and_scopes_are_not_ipv6() -> None:
+    found = labels_of("see :: here at 12:30:45, Foo::Bar, MAC 00:1a:2b:3c:4d:5e, ratio 3:2:1")
+    assert "IP" not in found.values()
