@@ -176,6 +176,19 @@ def step_parse(ctx: Context, session: Session, message: Message) -> tuple[bytes,
 def step_screen(
     ctx: Context, session: Session, message: Message, parsed: ParsedMessage, raw: bytes
 ) -> ScreenVerdict | None:
+    if message.suppression_reason:
+        # Suppressed before and put back by a rep: a human overrode screening, and
+        # screening again (the loop counters especially) would only undo that.
+        audit(
+            session,
+            actor="pipeline",
+            action="message.screening_overridden",
+            entity_type="message",
+            entity_id=message.id,
+            details={"previous": message.suppression_reason[:500]},
+        )
+        message.suppression_reason = None
+        return None
     return screen(parsed, session=session, config=ctx.config, now=utcnow(), raw=raw)
 
 

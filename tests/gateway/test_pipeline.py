@@ -16,6 +16,7 @@ from gateway.runner import run_until_idle
 from storage.db import session_scope
 from storage.models import (
     AnalysisRecord,
+    AuditLog,
     Draft,
     DraftState,
     Message,
@@ -25,6 +26,7 @@ from storage.models import (
     SenderRate,
     utcnow,
 )
+from storage.queue import requeue
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE = REPO / "gateway" / "samples" / "01.eml"
@@ -150,3 +152,22 @@ def test_old_loop_counters_are_pruned(engine: Engine, make_config: Callable[...,
         keys = {r.key for r in session.exec(select(SenderRate)).all()}
     assert "sender:old@x" not in keys
     assert "sender:heidi@customer.example" in keys
+
+
+def test_requeued_suppressed_mail_is_drafted_as_the_rep_decided(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    ooo, draft = run(engine, config, (SCREENING / "vacation_x_autoreply.eml").read_bytes())
+    assert ooo.state == MessageState.SUPPRESSED and draft is None
+    assert requeue(engine, [int(ooo.id or 0)], actor="Rita Rep") == 1
+    run_until_idle([AnalysisRunner(config, engine)])
+    with Session(engine) as session:
+        again = session.get(Message, ooo.id)
+        assert again is not None and again.state == MessageState.DRAFTED
+        assert again.suppression_reason is None
+        assert session.exec(select(Draft).where(Draft.message_pk == ooo.id)).one()
+        overridden = session.exec(
+            select(AuditLog).where(AuditLog.action == "message.screening_overridden")
+        ).one()
+        assert "X-Autoreply" in overridden.details["previous"]
