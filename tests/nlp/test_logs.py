@@ -314,3 +314,9 @@ def test_tar_members_share_one_byte_budget() -> None:
     read = sum(f.total_lines for f in findings if f.attachment != "parts.tar.gz")
     assert read == 2  # one whole member and part of a second; each is a single line
     assert "read already" in next(f.note for f in findings if f.attachment == "parts.tar.gz")
+
+
+def test_line_numbers_hold_when_lowercasing_changes_length() -> None:
+    data = "İİİİ INFO start\nİstanbul node ok\nERROR İzmir unreachable\n".encode()
+    finding = one(analyse_logs([attachment("tr.log", data)]))
+    assert [(e.line_no, e.text) for e in finding.evidence] == [(3, "ERROR İzmir unreachable")]
