@@ -88,7 +88,14 @@ def test_fixture_is_suppressed_with_reason(
     assert verdict.text.startswith(f"{kind}: ")
 
 
-@pytest.mark.parametrize("name", ["customer_mentions_automatic_reply.eml", "customer_ordinary.eml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "customer_mentions_automatic_reply.eml",
+        "customer_ordinary.eml",
+        "customer_forwards_bounce.eml",
+    ],
+)
 def test_customer_mail_is_not_suppressed(
     engine: Engine, make_config: Callable[..., Config], name: str
 ) -> None:
