@@ -84,6 +84,7 @@ def test_meta_records_calibration_and_heldout_metrics(trained: tuple[Path, objec
     meta = json.loads((out / "meta.json").read_text())
     assert meta["labels"] == ["billing", "login", "outage"]
     assert meta["temperature"] > 0 and meta["n_heldout"] == 3
+    assert meta["refit_on_all_rows"] is True
     assert meta["metrics"]["heldout"]["n"] == 3
     assert report.n_train + report.n_heldout == len(ROWS)  # type: ignore[attr-defined]
 
@@ -109,6 +110,16 @@ def test_retraining_replaces_a_model_but_never_other_data(tmp_path: Path) -> Non
     with pytest.raises(LabelledDataError, match="refusing to replace"):
         train_model(ROWS, out_dir=precious, progress=False, settings=settings)
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_without_refit_the_model_is_the_calibrated_one(tmp_path: Path) -> None:
+    settings = TrainSettings(use_textcat=False, refit=False)
+    report = train_model(ROWS, out_dir=tmp_path / "m", progress=False, settings=settings)
+    model = IntentModel.load(tmp_path / "m")
+    assert model.meta["refit_on_all_rows"] is False
+    _, held = stratified_split(ROWS, 0.15, seed=0)
+    again = evaluate(model, held, threshold=0.5)
+    assert again.accuracy == pytest.approx(report.metrics["heldout"]["accuracy"], abs=1e-4)
 
 
 def test_training_needs_two_labels(tmp_path: Path) -> None:
