@@ -290,8 +290,12 @@ class SenderRunner:
             self._finish(row_id, Outcome(PERMANENT, "no human release record; not sent"))
             return
         now = utcnow()
-        msg = build_message(row, self.cfg, now=now)
-        payload = msg.as_bytes(policy=email.policy.SMTP)
+        try:
+            payload = build_message(row, self.cfg, now=now).as_bytes(policy=email.policy.SMTP)
+        except Exception as exc:  # nothing was sent: a clear failure, not a stuck claim
+            detail = f"cannot build the message: {type(exc).__name__}: {exc}"
+            self._finish(row_id, Outcome(PERMANENT, detail))
+            return
         outcome = deliver(payload, self.cfg.from_address, list(row.to_addrs), self.cfg)
         log.info("outbox %s: %s %s", row_id, outcome.kind, outcome.detail[:200])
         # A SIGKILL here leaves the row `sending`; recovery makes it `uncertain`.

@@ -599,3 +599,24 @@ def test_missing_password_variable_is_a_clear_temporary_error(
     assert row.state == OutboxState.PENDING
     assert row.last_error is not None
     assert "SG_TEST_UNSET_PW is not set" in row.last_error
+
+
+def test_unbuildable_row_fails_clearly_instead_of_hanging_in_sending(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler, port = sink
+    outbox_id = released(engine)
+
+    def broken(*args: Any, **kwargs: Any) -> EmailMessage:
+        raise ValueError("header cannot be encoded")
+
+    # Fault injection: no real row has been found that the builder rejects.
+    monkeypatch.setattr("gateway.sender.build_message", broken)
+    assert SenderRunner(sender_config(make_config, port), engine).run_once() == 1
+    stored = outbox(engine, outbox_id)
+    assert stored.state == OutboxState.FAILED
+    assert stored.last_error == "cannot build the message: ValueError: header cannot be encoded"
+    assert handler.messages == []
