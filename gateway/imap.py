@@ -172,6 +172,8 @@ class MailboxPoller:
         return result
 
     def _wait(self, client: IMAPClient) -> None:
+        if _announced_during_sync(client):
+            return  # sync again at once: IDLE would not report this mail a second time
         if self.cfg.idle and client.has_capability("IDLE"):
             self._idle(client)
         else:
@@ -184,11 +186,13 @@ class MailboxPoller:
         # vanished without a FIN shows up at the latest then, as a timeout on DONE.
         deadline = time.monotonic() + self.cfg.idle_renew_seconds
         client.idle()
+        eof_signs = 0
         while not self.stop.is_set() and time.monotonic() < deadline:
             responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
             if any(_is_exists(r) for r in responses):
                 break
-            if not responses and _closed_by_peer(client):
+            eof_signs = eof_signs + 1 if not responses and _readable(client) else 0
+            if eof_signs >= 3:
                 # No DONE on a dead connection: it would only replace this error with EOF.
                 raise ConnectionResetError("the server closed the connection during IDLE")
         client.idle_done()
@@ -224,19 +228,31 @@ class MailboxPoller:
             self._problem = None
 
 
-def _closed_by_peer(client: IMAPClient) -> bool:
-    """True when the socket is at EOF.
+def _announced_during_sync(client: IMAPClient) -> bool:
+    """Whether the server announced new mail (EXISTS) while we were syncing.
+
+    A message delivered during our UID SEARCH is announced in that command's response,
+    which imaplib files away unreported; the server then considers it told and IDLE
+    stays silent about it until the next renewal. SELECT starts the list afresh with the
+    folder's count, so a second entry means mail arrived since. (imaplib's
+    `untagged_responses` is the only place this is kept; a missing attribute just
+    means we cannot tell, and the next IDLE or poll will find the mail.)
+    """
+    untagged = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if not isinstance(untagged, dict):
+        return False
+    return len(untagged.pop("EXISTS", [])) > 1
+
+
+def _readable(client: IMAPClient) -> bool:
+    """Whether the socket has something to read right now.
 
     imapclient's idle_check swallows EOF and returns no responses, so a connection the
-    server closed would look like a quiet mailbox (and spin). A socket that is still
-    readable right after idle_check drained it has nothing left but the EOF.
+    server closed would look like a quiet mailbox (and spin). A socket that is readable
+    again and again right after idle_check found nothing has nothing left but the EOF.
     """
-    sock = client.socket()
-    for _ in range(3):
-        readable, _w, _x = select.select([sock], [], [], 0)
-        if not readable or client.idle_check(timeout=0):
-            return False
-    return True
+    readable, _w, _x = select.select([client.socket()], [], [], 0)
+    return bool(readable)
 
 
 def _is_exists(response: Any) -> bool:

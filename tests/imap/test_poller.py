@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,10 @@ def row(engine: Engine, mailbox: str) -> ImapCheckpoint | None:
         return session.exec(select(ImapCheckpoint).where(ImapCheckpoint.mailbox == mailbox)).first()
 
 
+def reached(engine: Engine, n: int) -> bool:
+    return count(engine) >= n
+
+
 def synced(engine: Engine, mailbox: str) -> bool:
     found = row(engine, mailbox)
     return found is not None and found.last_sync_at is not None
@@ -90,6 +95,42 @@ def test_mail_appended_during_idle_arrives_within_seconds(
 
     dovecot.append([make_message(1, prefix="during-idle")])
     wait_for(lambda: count(engine) == 4, 5, "the message appended during IDLE")
+
+
+def test_idle_is_renewed_before_the_server_timeout(
+    dovecot: Dovecot,
+    engine: Engine,
+    make_config: Callable[..., Config],
+    pollers: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="imapclient")
+    section = mailbox_section(dovecot, idle=True, idle_renew_seconds=1, poll_interval=600.0)
+    pollers(make_config(imap=[section]))
+    wait_for(lambda: synced(engine, "support"), 10, "initial sync")
+
+    def idles() -> int:
+        return sum(r.getMessage().endswith(" IDLE'") for r in caplog.records)
+
+    wait_for(lambda: idles() >= 3, 8, "IDLE to be re-issued twice")
+    dovecot.append([make_message(1, prefix="after-renewals")])
+    wait_for(lambda: count(engine) == 1, 5, "mail after IDLE renewals")
+
+
+def test_mail_announced_during_a_search_is_not_left_for_the_next_renewal(
+    dovecot: Dovecot,
+) -> None:
+    poller_side = dovecot.client()
+    poller_side.select_folder("INBOX")
+    poller_side.search(["UID", "1:*"])
+    assert not imap._announced_during_sync(poller_side)
+
+    poller_side.select_folder("INBOX")
+    dovecot.append([make_message(1, prefix="racing")])
+    # The server announces the new message with the SEARCH response (imaplib files it).
+    poller_side.search(["UID", "1:*"])
+    assert imap._announced_during_sync(poller_side)
+    assert not imap._announced_during_sync(poller_side)  # reported once
 
 
 def test_polling_without_idle_finds_new_mail(
@@ -176,7 +217,11 @@ def test_server_restart_is_logged_once_and_polling_resumes(
     dovecot.append([make_message(1, prefix="after-restart")])
     wait_for(lambda: count(engine) == 1, 10, "mail after the restart")
 
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("gateway.imap")]
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.startswith("gateway.imap")]
+
+    wait_for(lambda: any("connected again" in m for m in logged()), 5, "the recovery line")
+    messages = logged()
     failures = [m for m in messages if "retrying with backoff" in m]
     # Lost, reset, refused, refused...: one network problem, one line, then one recovery.
     assert len(failures) == 1, messages
@@ -240,7 +285,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     for kill_at in (60, 300):
         proc = start_poller(config, dovecot, log)
         try:
-            wait_for(lambda n=kill_at: count(engine) >= n, 30, f"{kill_at} stored messages")
+            wait_for(partial(reached, engine, kill_at), 30, f"{kill_at} stored messages")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -260,3 +305,17 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     assert len(ids) == total and len(set(ids)) == total
     checkpoint = row(engine, "support")
     assert checkpoint is not None and checkpoint.last_uid == total
+
+
+def test_entry_point_names_an_unknown_mailbox(
+    dovecot: Dovecot, db_path: Path, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, db_path, dovecot)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.imap", "--config", str(config), "--mailbox", "sales"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert b"no [[imap]] mailbox named 'sales' (known: support)" in done.stderr
