@@ -104,9 +104,16 @@ _REASONS = (
 # Most specific first: at one start position the first alternative that matches wins.
 # `v` marks the entity inside a context match; without it the whole match is the entity.
 _RULES: tuple[tuple[str, str], ...] = (
-    ("URL", r"\b(?:https?|ftp|wss?)://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]"),
-    ("URL", r"\bwww\.[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+(?:/[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}])?"),
-    ("EMAIL", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"),
+    ("URL", r"\b(?:https?|ftp|wss?)://[^\s<>\"'`]{0,2047}[^\s<>\"'`.,;:!?)\]}]"),
+    (
+        "URL",
+        r"\bwww\.[a-zA-Z0-9-]{1,63}(?:\.[a-zA-Z0-9-]{1,63}){1,8}"
+        r"(?:/[^\s<>\"'`]{0,2047}[^\s<>\"'`.,;:!?)\]}])?",
+    ),
+    (
+        "EMAIL",
+        r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b",
+    ),
     (
         "TIMESTAMP",
         r"\b\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
@@ -127,37 +134,43 @@ _RULES: tuple[tuple[str, str], ...] = (
     (
         "ACCOUNT_ID",
         r"\b(?i:aws[ _-]?account(?:[ _-]?(?:id|number))?|account[ _-]?(?:id|number|no\.?|#))"
-        r"\s*[:=#]?\s*(?P<v>\d{12})\b",
+        r"\s{0,3}[:=#]?\s{0,3}(?P<v>\d{12})\b",
     ),
-    ("ACCOUNT_ID", r"\barn:aws[\w-]*:[\w-]*:[\w-]*:(?P<v>\d{12}):"),
-    ("ACCOUNT_ID", rf"\b(?i:tenant[ _-]?id)\s*[:=]?\s*\"?(?P<v>{_UUID})\b"),
-    ("ACCOUNT_ID", r"\bacct_[A-Za-z0-9]{6,}\b"),
-    ("ERROR_CODE", r"\b(?i:exit(?:ed)?\s+(?:with\s+)?(?:code|status))\s*[:=]?\s*\d{1,3}\b"),
-    ("ERROR_CODE", r"\bSQLSTATE\s*[:=]?\s*\[?[0-9A-Z]{5}\b\]?"),
+    ("ACCOUNT_ID", r"\barn:aws[\w-]{0,16}:[\w-]{0,64}:[\w-]{0,32}:(?P<v>\d{12}):"),
+    ("ACCOUNT_ID", rf"\b(?i:tenant[ _-]?id)\s{{0,3}}[:=]?\s{{0,3}}\"?(?P<v>{_UUID})\b"),
+    ("ACCOUNT_ID", r"\bacct_[A-Za-z0-9]{6,64}\b"),
+    ("ERROR_CODE", r"\b(?i:exit(?:ed)?\s+(?:with\s+)?(?:code|status))\s{0,3}[:=]?\s{0,3}\d{1,3}\b"),
+    ("ERROR_CODE", r"\bSQLSTATE\s{0,3}[:=]?\s{0,3}\[?[0-9A-Z]{5}\b\]?"),
     ("ERROR_CODE", r"\b(?:ORA|PLS|TNS|IMP|EXP|RMAN)-\d{5}\b"),
-    ("ERROR_CODE", r"\b(?:ERR|ERROR|E)_[A-Z0-9]+(?:_[A-Z0-9]+)*\b"),
-    ("ERROR_CODE", r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:ERROR|FAILED|FAILURE|EXPIRED|DENIED)\b"),
+    ("ERROR_CODE", r"\b(?:ERR|ERROR|E)_[A-Z0-9]{1,32}(?:_[A-Z0-9]{1,32}){0,8}\b"),
+    (
+        "ERROR_CODE",
+        r"\b[A-Z][A-Z0-9]{0,31}(?:_[A-Z0-9]{1,32}){0,8}_(?:ERROR|FAILED|FAILURE|EXPIRED|DENIED)\b",
+    ),
     ("ERROR_CODE", rf"\b(?:{_ERRNO}|{_K8S_REASONS}|{_GRPC})\b"),
     ("ERROR_CODE", r"\bSIG(?:KILL|SEGV|TERM|ABRT|BUS|ILL|FPE|PIPE)\b"),
-    ("HTTP_STATUS", r"\bHTTP/\d(?:\.\d)?\"?\s+(?P<v>[1-5]\d\d)\b"),
+    ("HTTP_STATUS", r"\bHTTP/\d(?:\.\d)?\"?\s{1,3}(?P<v>[1-5]\d\d)\b"),
     (
         "HTTP_STATUS",
         r"\b(?i:https?(?:[ _-]?(?:status|code|error|response))?|status(?:[ _-]?code)?|"
         r"response(?:[ _-]?code)?|returned|returns|returning|responded(?:\s+with)?|"
         r"got\s+an?|received\s+an?|throws|error\s+code)"
-        r"\s*[:=]?\s*\"?(?P<v>[1-5]\d\d)(?![\d:/]|\.\d)\b",
+        r"\s{0,3}[:=]?\s{0,3}\"?(?P<v>[1-5]\d\d)(?![\d:/]|\.\d)\b",
     ),
-    ("HTTP_STATUS", rf"\b(?P<v>[1-5]\d\d)\s+(?i:{_REASONS})\b"),
-    ("EXCEPTION", r"\b(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]+?(?:Exception|Error)\b"),
+    ("HTTP_STATUS", rf"\b(?P<v>[1-5]\d\d)\s{{1,3}}(?i:{_REASONS})\b"),
+    (
+        "EXCEPTION",
+        r"\b(?:[A-Za-z_][A-Za-z0-9_]{0,63}\.){0,10}[A-Z][A-Za-z0-9_]{1,80}?(?:Exception|Error)\b",
+    ),
     ("EXCEPTION", r"\b(?:KeyboardInterrupt|SystemExit|StopIteration|GeneratorExit)\b"),
     (
         "VERSION",
-        r"(?<![\w.])(?i:version|ver\.?|release|v)\s*:?\s*\d+(?:\.\d+){1,3}"
-        r"(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?(?![\d.]*\d)",
+        r"(?<![\w.])(?i:version|ver\.?|release|v)\s{0,3}:?\s{0,3}\d{1,6}(?:\.\d{1,6}){1,3}"
+        r"(?:-[0-9A-Za-z]{1,20}(?:\.[0-9A-Za-z]{1,20}){0,4})?(?!\.?\d)",
     ),
     (
         "VERSION",
-        r"\b[A-Za-z][A-Za-z0-9_-]{1,30}/v?\d+(?:\.\d+){1,3}(?:-[0-9A-Za-z]+)?(?![\d.]*\d)",
+        r"\b[A-Za-z][A-Za-z0-9_-]{1,30}/v?\d{1,6}(?:\.\d{1,6}){1,3}(?:-[0-9A-Za-z]{1,20})?(?!\.?\d)",
     ),
     ("CLOUD_REGION", rf"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-(?:gov-|iso-)?(?:{_DIRS})-\d\b"),
     (
@@ -169,16 +182,17 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("IP", rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)"),
     (
         "IP",
-        r"(?<![\w:.])(?=[0-9A-Fa-f:]*[0-9A-Fa-f])"
+        r"(?<![\w:.])(?=[0-9A-Fa-f:]{0,45}[0-9A-Fa-f])"
         r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])",
     ),
     (
         "VERSION",
-        r"(?<![\w.-])\d{1,4}\.\d{1,4}\.\d{1,6}(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?(?![\w]|\.\d)",
+        r"(?<![\w.-])\d{1,4}\.\d{1,4}\.\d{1,6}(?:-[0-9A-Za-z]{1,20}(?:\.[0-9A-Za-z]{1,20}){0,4})?"
+        r"(?![\w]|\.\d)",
     ),
     (
         "HOSTNAME",
-        r"(?<![\w.@/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"(?<![\w.@/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,16}"
         r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?![\w-]|\.\w)",
     ),
 )
@@ -207,7 +221,7 @@ _DATE_LIKE = re.compile(r"^(?:(?:19|20)\d\d\.\d{1,2}\.\d{1,2}|\d{1,2}\.\d{1,2}\.
 
 
 _GUARD = (
-    r"(?=[A-Z0-9:]|[a-z][\w-]*(?:\d|[@/.:=_-]\w)|(?:v|ver|version|release|https?|status|response|"
+    r"(?=[A-Z0-9:]|[a-z][\w-]{0,63}(?:\d|[@/.:=_-]\w)|(?:v|ver|version|release|https?|status|response|"
     r"returned|returns|returning|responded|got|received|throws|error|exit|exited|account|aws|"
     r"tenant|east|west|north|south|central|uk|france|germany|sweden|switzerland|norway|poland|"
     r"italy|spain|japan|korea|australia|india|brazil|canada|uae|qatar|israel|mexico))"

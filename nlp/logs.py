@@ -45,6 +45,7 @@ _MAX_BLOCK_LINES = 50
 _MAX_EVIDENCE_BLOCK = 8
 _MAX_LINE_CHARS = 1000
 _MAX_TEMPLATES = 20
+_MAX_EVENTS = 2000
 
 _LOG_EXTS = (".log", ".txt", ".out", ".err", ".gz", ".zip", ".json", ".jsonl", ".csv")
 _ARCHIVE_EXTS = (".zip", ".tar", ".tgz", ".tar.gz", ".7z", ".rar", ".jar", ".war", ".bz2", ".xz")
@@ -327,19 +328,26 @@ class _Event:
     key: str  # the text that is mined into a template
 
 
-def find_events(lines: Sequence[str], text: str | None = None) -> list[_Event]:
-    """Error events in order; stack traces are one event keyed by their telling line."""
+def find_events(
+    lines: Sequence[str], text: str | None = None, *, max_events: int = _MAX_EVENTS
+) -> tuple[list[_Event], int]:
+    """Error events in order, and how many candidate lines were left unread after
+    `max_events`; a stack trace is one event keyed by its telling line."""
     text = "\n".join(lines) if text is None else text
     starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
     lowered = text.lower()
     if len(lowered) != len(text):  # lowercasing moved offsets ("İ"): match case-blind
         lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
-    error_lines = {bisect.bisect_right(starts, p) - 1 for p in _positions(lowered, _KEYWORDS)}
-    status_lines = {bisect.bisect_right(starts, p) - 1 for p in _positions(lowered, _STATUS_KEYS)}
+    error_at, status_at, end = _candidates(lowered, max_events * 4)
+    unread = sum(lowered.count(k, end) for k in (*_KEYWORDS, *_STATUS_KEYS)) if end else 0
+    error_lines = {bisect.bisect_right(starts, p) - 1 for p in error_at}
+    status_lines = {bisect.bisect_right(starts, p) - 1 for p in status_at}
     hits = sorted(error_lines | status_lines)
     events: list[_Event] = []
     covered = -1
-    for i in hits:
+    for n, i in enumerate(hits):
+        if len(events) >= max_events:
+            return events, len(hits) - n + unread
         if i <= covered or i >= len(lines):
             continue
         line = lines[i]
@@ -354,7 +362,7 @@ def find_events(lines: Sequence[str], text: str | None = None) -> list[_Event]:
             # routes by the first token, so a leading reason word keeps them apart.
             key = f"HTTP-{_status_word(line)} {key}"
         events.append(_Event(i, block, key))
-    return events
+    return events, unread
 
 
 def _bad_status(lowered_line: str) -> str:
@@ -377,17 +385,31 @@ def _status_word(line: str) -> str:
         return f"Status{'Client' if code < 500 else 'Server'}Error"
 
 
-def _positions(lowered: str, keywords: Sequence[str]) -> list[int]:
-    """Offsets of the first hit per line, for every keyword."""
+def _candidates(lowered: str, limit: int) -> tuple[list[int], list[int], int]:
+    """Error and status keyword offsets (first per line per keyword), and the offset
+    where reading stopped because some keyword reached `limit` hits (0: read it all).
+
+    Beyond that offset nothing is kept for any keyword, so the hits stay in order."""
+    per_key = {k: _positions(lowered, k, limit) for k in (*_KEYWORDS, *_STATUS_KEYS)}
+    full = [hits[-1] for hits in per_key.values() if len(hits) >= limit]
+    end = min(full) + 1 if full else 0
+
+    def keep(keys: Sequence[str]) -> list[int]:
+        return [p for k in keys for p in per_key[k] if not end or p < end]
+
+    return keep(_KEYWORDS), keep(_STATUS_KEYS), end
+
+
+def _positions(lowered: str, keyword: str, limit: int) -> list[int]:
+    """Offsets of the first hit of `keyword` per line, at most `limit` of them."""
     positions: list[int] = []
-    for keyword in keywords:
-        at = lowered.find(keyword)
-        while at != -1:
-            positions.append(at)
-            line_end = lowered.find("\n", at)
-            if line_end == -1:
-                break
-            at = lowered.find(keyword, line_end)
+    at = lowered.find(keyword)
+    while at != -1 and len(positions) < limit:
+        positions.append(at)
+        line_end = lowered.find("\n", at)
+        if line_end == -1:
+            break
+        at = lowered.find(keyword, line_end)
     return positions
 
 
@@ -462,7 +484,13 @@ def _analyse_text(name: str, text: str, notes: list[str], settings: LogSettings)
     if text.endswith("\n"):
         text = text[:-1]
     lines = text.split("\n") if text else []
-    events = find_events(lines, text)
+    events, unread = find_events(lines, text, max_events=_MAX_EVENTS)
+    if unread:
+        # Every error line through drain would make a log of only errors cost seconds.
+        notes.append(
+            f"templates mined from the first {_MAX_EVENTS:,} error events; "
+            f"about {unread:,} more candidate lines counted, not mined"
+        )
     if not events:
         return LogFinding(name, len(lines), 0, "", "", note="; ".join(notes))
     miner = make_template_miner()
@@ -473,7 +501,7 @@ def _analyse_text(name: str, text: str, notes: list[str], settings: LogSettings)
     return LogFinding(
         attachment=name,
         total_lines=len(lines),
-        error_lines=sum(len(e.block) for e in events),
+        error_lines=sum(len(e.block) for e in events) + unread,
         signature=signature(templates[top]),
         template=templates[top],
         evidence=tuple(_evidence(lines, events, clusters, settings.max_evidence_lines)),

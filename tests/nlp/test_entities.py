@@ -184,7 +184,20 @@ def test_dedupe_keeps_first_occurrence_per_source_and_normalised_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "\x00\x00\x00", "\x1b[31mERROR\x1b[0m", "a" * 50_000, "::::::", "1." * 5000]
+    "text",
+    [
+        "",
+        "\x00\x00\x00",
+        "\x1b[31mERROR\x1b[0m",
+        "a" * 50_000,
+        "::::::",
+        "1." * 5000,
+        # Inputs that made unbounded patterns backtrack quadratically (minutes, not ms).
+        "a-" * 50_000,
+        "a.b-" * 25_000,
+        "1.2." * 25_000,
+        "a@" * 50_000,
+    ],
 )
 def test_garbage_does_not_raise(text: str) -> None:
     for entity in extract_entities(text):

@@ -320,3 +320,12 @@ def test_line_numbers_hold_when_lowercasing_changes_length() -> None:
     data = "İİİİ INFO start\nİstanbul node ok\nERROR İzmir unreachable\n".encode()
     finding = one(analyse_logs([attachment("tr.log", data)]))
     assert [(e.line_no, e.text) for e in finding.evidence] == [(3, "ERROR İzmir unreachable")]
+
+
+def test_log_of_only_errors_is_mined_up_to_a_cap_and_counted() -> None:
+    data = b"".join(b"ERROR job %d failed\n" % i for i in range(30_000))
+    finding = one(analyse_logs([attachment("all-errors.log", data)]))
+    assert finding.total_lines == 30_000
+    assert finding.error_lines == 30_000
+    assert finding.template == "ERROR job <*> failed"
+    assert "templates mined from the first 2,000 error events" in finding.note
