@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 BODY = b"BODY[]"
 # How often a long sync persists its progress; see _Checkpointer.
 CHECKPOINT_INTERVAL = 1.0
+# A FETCH of bodies holds this much at most (a single larger message goes alone).
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+SIZE_QUERY_CHUNK = 1000
 
 
 class Progress(Protocol):
@@ -161,6 +164,33 @@ def record_sync(engine: Engine, mailbox: str, folder: str, *, error: str | None)
 def _chunks(uids: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(uids), size):
         yield list(uids[start : start + size])
+
+
+def sizes(client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
+    """RFC822.SIZE per UID (cheap: no bodies), for byte-bounded batches."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(uids, SIZE_QUERY_CHUNK):
+        for uid, item in client.fetch(chunk, [b"RFC822.SIZE"]).items():
+            found[uid] = int(item.get(b"RFC822.SIZE", 0))
+    return found
+
+
+def batches(
+    uids: Sequence[int], size_of: dict[int, int], *, max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Consecutive runs of at most `max_count` UIDs and (unless one message alone is
+    bigger) `max_bytes`, so a folder of large attachments cannot exhaust memory."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = size_of.get(uid, 0)
+        if batch and (len(batch) >= max_count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
 
 
 def _uids_above(client: IMAPClient, floor: int) -> list[int]:
@@ -334,7 +364,9 @@ def sync_folder(
     ckpt = _Checkpointer(engine, cfg, uidvalidity)
     stored = fetched = 0
     try:
-        for batch in _chunks(uids, max(cfg.batch_size, 1)):
+        size_of = sizes(client, uids)
+        count = max(cfg.batch_size, 1)
+        for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
                 return SyncResult(fetched, stored, batch[0] - 1, complete=False)
             stored += _store_batch(client, cfg, engine, batch, ckpt)

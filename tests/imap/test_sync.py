@@ -293,3 +293,36 @@ def _at(day: date) -> Any:
     from datetime import UTC, datetime
 
     return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        ({1: 10, 2: 10, 3: 10, 4: 10, 5: 10}, [[1, 2], [3, 4], [5]]),  # count bound
+        ({1: 60, 2: 50, 3: 10, 4: 90, 5: 10}, [[1], [2, 3], [4, 5]]),  # byte bound
+        ({1: 500, 2: 10, 3: 10, 4: 10, 5: 10}, [[1], [2, 3], [4, 5]]),  # a giant goes alone
+    ],
+)
+def test_batches_respect_count_and_bytes(sizes: dict[int, int], expected: list[list[int]]) -> None:
+    assert list(imap_sync.batches(sorted(sizes), sizes, max_count=2, max_bytes=100)) == expected
+
+
+def test_large_messages_are_fetched_in_small_batches(
+    dovecot: Dovecot,
+    mailbox_config: Callable[..., Config],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dovecot.append([make_message(i, size=3000) for i in range(12)])
+    monkeypatch.setattr(imap_sync, "MAX_BATCH_BYTES", 7000)  # two of these per FETCH
+    fetched: list[int] = []
+    real_store = imap_sync._store_batch
+
+    def spy(client: Any, cfg: Any, engine: Engine, batch: list[int], ckpt: Any) -> int:
+        fetched.append(len(batch))
+        return real_store(client, cfg, engine, batch, ckpt)
+
+    monkeypatch.setattr(imap_sync, "_store_batch", spy)
+
+    assert poll_once(mailbox_config(batch_size=50).imap[0], engine) == 12
+    assert fetched == [2] * 6
