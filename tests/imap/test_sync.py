@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
@@ -11,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import gateway.imap as imap
 import gateway.imap_sync as imap_sync
 from gateway.config import Config, ImapConfig
 from gateway.imap import ImapError, backfill, poll_once
@@ -326,3 +330,39 @@ def test_large_messages_are_fetched_in_small_batches(
 
     assert poll_once(mailbox_config(batch_size=50).imap[0], engine) == 12
     assert fetched == [2] * 6
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_backfill_on_a_terminal_draws_a_progress_bar(
+    dovecot: Dovecot,
+    mailbox_config: Callable[..., Config],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dovecot.append([make_message(i) for i in range(30)])
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    assert backfill(mailbox_config(), engine, "support", since=None, progress=True) == 30
+    assert "imap support" in terminal.getvalue() and "30/30" in terminal.getvalue()
+
+
+def test_backfill_without_a_terminal_logs_instead(
+    dovecot: Dovecot,
+    mailbox_config: Callable[..., Config],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(imap, "LOG_EVERY", 10)
+    dovecot.append([make_message(i) for i in range(30)])
+    caplog.set_level(logging.INFO, logger="gateway.imap")
+
+    assert backfill(mailbox_config(), engine, "support", since=None, progress=True) == 30
+    lines = [r.getMessage() for r in caplog.records]
+    assert "imap support: 30 messages to fetch" in lines
+    assert "imap support: fetched 30 of 30" in lines
