@@ -10,6 +10,10 @@ Offsets: a body entity indexes into `Analysis.reply_text`; an attachment entity
 (`source` = attachment name, or `archive.zip:member` for archive members) indexes into
 that finding's evidence lines joined by "\\n" (`nlp.logs.evidence_text`).
 
+Mail with only an HTML part is read through `nlp.text.html_to_text` (blockquotes become
+`>` quotes). `analyse_many` runs the same steps for a batch and asks the intent model
+once, which is several times cheaper per message than one call each.
+
 Customer data never makes `analyse` raise; each step that had to give up leaves a note.
 Only a missing or broken intent model raises (`IntentModelError`), because that is an
 operator problem the runner must surface, not something to guess around.
