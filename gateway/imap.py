@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy.engine import Engine
 
 from gateway.config import Config, ConfigError, ImapConfig, find_config_path, load_config
@@ -46,9 +46,11 @@ def describe(exc: BaseException, cfg: ImapConfig) -> str:
     """One line for the log and `status`: what failed, without secrets."""
     if isinstance(exc, ImapError | ConfigError):
         return str(exc)
-    if isinstance(exc, OSError | IMAPClientError):
+    if isinstance(exc, OSError | IMAPClientAbortError):
         detail = str(exc) or type(exc).__name__
         return f"connection to {cfg.host}:{cfg.port} lost: {detail}"
+    if isinstance(exc, IMAPClientError):
+        return f"IMAP server {cfg.host}:{cfg.port} said no (folder {cfg.folder!r}): {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -56,8 +58,10 @@ def problem_kind(exc: BaseException) -> str:
     """Failures of one kind are logged once: a flapping network is one story, not many."""
     if isinstance(exc, ImapConnectError):
         return exc.kind
-    if isinstance(exc, OSError | IMAPClientError):
+    if isinstance(exc, OSError | IMAPClientAbortError):
         return "network"
+    if isinstance(exc, IMAPClientError):
+        return "server"
     if isinstance(exc, ConfigError):
         return "config"
     return type(exc).__name__
@@ -208,7 +212,7 @@ class MailboxPoller:
             log.debug("imap %s: still failing: %s", self.cfg.name, problem)
             return
         self._problem = kind
-        known = kind in ("network", "auth", "config")
+        known = kind in ("network", "auth", "config", "server")
         log.error(
             "imap %s: %s; retrying with backoff",
             self.cfg.name,

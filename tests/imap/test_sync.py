@@ -366,3 +366,13 @@ def test_backfill_without_a_terminal_logs_instead(
     lines = [r.getMessage() for r in caplog.records]
     assert "imap support: 30 messages to fetch" in lines
     assert "imap support: fetched 30 of 30" in lines
+
+
+def test_missing_folder_is_a_clear_error(
+    mailbox_config: Callable[..., Config], engine: Engine
+) -> None:
+    cfg = mailbox_config(folder="Support.Missing").imap[0]
+
+    with pytest.raises(ImapError, match=r"said no \(folder 'Support.Missing'\).*(?i:exist)"):
+        poll_once(cfg, engine)
+    assert "Support.Missing" in (checkpoint(engine, "Support.Missing").last_error or "")
