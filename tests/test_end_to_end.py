@@ -120,7 +120,7 @@ def test_serve_drafts_waits_for_a_human_then_sends_exactly_once(
             save_draft(
                 session=session,
                 draft_id=int(draft.id or 0),
-                body="Hi Tom,\n\nwe have reset MFA on your account; you can enrol a new device now.",
+                body="Hi Tom,\n\nwe have reset MFA on your account; enrol a new device now.",
                 expected_version=draft.version,
                 actor="alice",
             )
@@ -136,6 +136,7 @@ def test_serve_drafts_waits_for_a_human_then_sends_exactly_once(
         time.sleep(1.5)
         assert len(relay.messages) == 1, "sent more than once"
         mail_from, rcpts, content = relay.messages[0]
+        assert mail_from == "support@example.com"
         sent = email.message_from_bytes(content, policy=email.policy.default)
         assert rcpts == ["tom.becker@northwind.io"]
         assert sent["In-Reply-To"] == "<sample-02@customers.example>"
