@@ -130,7 +130,7 @@ def test_intent_sees_subject_reply_and_log_digest_but_not_the_quote() -> None:
         message(BODY, subject="Checkout down", attachments=(log_attachment(),))
     )
     (text,) = model.seen
-    assert text.startswith("Checkout down\nHi,")
+    assert text.startswith("Checkout down\n\nHi,")
     assert "Log errors: " in text and "refused" in text and "<*>" not in text
     assert "egress" not in text
     assert (analysis.intent, analysis.confidence, analysis.abstained) == (
