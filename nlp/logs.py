@@ -1,9 +1,10 @@
 """Log attachments: decode safely, find the lines that matter, give failures a stable id.
 
-Customers attach logs as plain text, `.gz`, `.zip` or `.tar(.gz)`. All three are untrusted input, so
+Customers attach logs as plain text, `.gz`, `.zip` or `.tar(.gz)`, all untrusted, so
 decoding is streaming and capped twice: by total output bytes and by output/input
-ratio (a 20 KB gzip that inflates to gigabytes stops at the cap with a note). Nothing
-here raises on customer data; every problem becomes `LogFinding.note`.
+ratio (a 20 KB gzip that inflates to gigabytes stops at the cap with a note). Archive
+members share one byte budget; archives inside archives are skipped, encrypted members
+refused. Nothing here raises on customer data; every problem becomes `LogFinding.note`.
 
 Only "interesting" lines are mined: error levels, exceptions and whole stack traces
 (a Python traceback or a Java `at …` block is one event), kills/OOM/segfaults and 4xx/5xx
