@@ -30,14 +30,15 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import Config, ConfigError, ImapConfig, find_config_path, load_config
 from gateway.imap_auth import ImapConnectError, ImapError, close, connect, redact
-from gateway.imap_sync import Progress, SyncResult, record_sync, sync_folder
+from gateway.imap_checkpoint import record_sync
+from gateway.imap_progress import LogProgress, Progress, RichProgress
+from gateway.imap_sync import SyncResult, sync_folder
 
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 300.0
 IDLE_CHECK_SECONDS = 1.0
-LOG_EVERY = 1000
 
 __all__ = ["ImapConnectError", "ImapError", "MailboxPoller", "backfill", "poll_once", "run_pollers"]
 
@@ -65,61 +66,6 @@ def problem_kind(exc: BaseException) -> str:
     if isinstance(exc, ConfigError):
         return "config"
     return type(exc).__name__
-
-
-class LogProgress:
-    """Progress for unattended runs: a log line per LOG_EVERY messages of a long sync."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.total = 0
-        self.done = 0
-
-    def start(self, total: int) -> None:
-        self.total, self.done = total, 0
-        if total >= LOG_EVERY:
-            log.info("imap %s: %d messages to fetch", self.name, total)
-
-    def advance(self, count: int) -> None:
-        before, self.done = self.done, self.done + count
-        if self.total >= LOG_EVERY and before // LOG_EVERY != self.done // LOG_EVERY:
-            log.info("imap %s: fetched %d of %d", self.name, self.done, self.total)
-
-
-class RichProgress:
-    """A terminal progress bar on stderr for `ingest --imap … --since …`."""
-
-    def __init__(self, name: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as Bar
-
-        self.bar = Bar(
-            TextColumn(f"imap {name}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.task: Any = None
-
-    def __enter__(self) -> RichProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def start(self, total: int) -> None:
-        self.task = self.bar.add_task("fetch", total=total)
-
-    def advance(self, count: int) -> None:
-        self.bar.advance(self.task, count)
 
 
 class Backoff:

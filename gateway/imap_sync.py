@@ -2,9 +2,10 @@
 
 What is new is decided by the checkpoint (UIDVALIDITY + last stored UID), never by
 `\\Seen`, which any other client may set. Every message is fetched with `BODY.PEEK[]`
-(reading never marks it seen) and goes through `gateway.ingest.ingest`, which commits
-per message and is idempotent. Only after a batch is committed do we acknowledge it on
-the server (flag, keyword or move) and then advance the checkpoint. The crash windows:
+(reading never marks it seen) and stored through `gateway.ingest`, idempotently, in
+one transaction per fetched batch. Only after that commit do we acknowledge the batch
+on the server (flag, keyword or move); the checkpoint follows, at most about a second
+behind (`gateway.imap_checkpoint`). The crash windows:
 
 * crash before ingest commits: nothing stored, nothing flagged, checkpoint unchanged;
   the next run fetches the message again.
@@ -28,39 +29,25 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from gateway.config import ConfigError, ImapConfig
+from gateway.imap_checkpoint import Checkpointer, flush_quietly, open_checkpoint
+from gateway.imap_progress import Progress
 from gateway.ingest import IngestItem, IngestResult, ingest, ingest_batch
-from storage.db import session_scope
-from storage.models import ImapCheckpoint, utcnow
 
 log = logging.getLogger(__name__)
 
 BODY = b"BODY[]"
-# How often a long sync persists its progress; see _Checkpointer.
-CHECKPOINT_INTERVAL = 1.0
 # A FETCH of bodies holds this much at most (a single larger message goes alone).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 SIZE_QUERY_CHUNK = 1000
-
-
-class Progress(Protocol):
-    """Receives progress of a sync: a terminal bar for backfill, log lines in the poller."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, count: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,89 +63,6 @@ def since_date(value: str, *, where: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"{where}: expected a date like 2026-01-31, got {value!r}") from exc
-
-
-# --- checkpoint rows -------------------------------------------------------------
-
-
-def _row(session: Any, mailbox: str, folder: str) -> ImapCheckpoint | None:
-    query = select(ImapCheckpoint).where(
-        ImapCheckpoint.mailbox == mailbox, ImapCheckpoint.folder == folder
-    )
-    row: ImapCheckpoint | None = session.exec(query).first()
-    return row
-
-
-def _ensure_row(engine: Engine, mailbox: str, folder: str) -> None:
-    try:
-        with session_scope(engine) as session:
-            if _row(session, mailbox, folder) is None:
-                session.add(ImapCheckpoint(mailbox=mailbox, folder=folder))
-    except IntegrityError:
-        pass  # another process created it first, which is all we wanted
-
-
-def open_checkpoint(engine: Engine, mailbox: str, folder: str, uidvalidity: int) -> int | None:
-    """The last stored UID for this UIDVALIDITY, or None when the folder must be rescanned."""
-    _ensure_row(engine, mailbox, folder)
-    with session_scope(engine) as session:
-        row = _row(session, mailbox, folder)
-        assert row is not None
-        if row.uidvalidity == uidvalidity:
-            return row.last_uid
-        if row.uidvalidity is not None:
-            log.warning(
-                "imap %s: UIDVALIDITY of %s changed from %s to %s; rescanning the folder "
-                "(mail already stored is recognised and not stored twice)",
-                mailbox,
-                folder,
-                row.uidvalidity,
-                uidvalidity,
-            )
-            row.uidvalidity = None
-            row.last_uid = 0
-            session.add(row)
-        return None
-
-
-def advance_checkpoint(
-    engine: Engine, mailbox: str, folder: str, *, uidvalidity: int, uid: int
-) -> None:
-    """Move last_uid forward (never back), claiming the row for `uidvalidity` if fresh."""
-    with session_scope(engine) as session:
-        session.execute(
-            update(ImapCheckpoint)
-            .where(
-                col(ImapCheckpoint.mailbox) == mailbox,
-                col(ImapCheckpoint.folder) == folder,
-                or_(
-                    col(ImapCheckpoint.uidvalidity).is_(None),
-                    and_(
-                        col(ImapCheckpoint.uidvalidity) == uidvalidity,
-                        col(ImapCheckpoint.last_uid) < uid,
-                    ),
-                ),
-            )
-            .values(uidvalidity=uidvalidity, last_uid=uid)
-        )
-
-
-def record_sync(engine: Engine, mailbox: str, folder: str, *, error: str | None) -> None:
-    """Note a successful sync (error=None) or the error that stopped one."""
-    _ensure_row(engine, mailbox, folder)
-    with session_scope(engine) as session:
-        row = _row(session, mailbox, folder)
-        assert row is not None
-        now = utcnow()
-        if error is None:
-            row.last_sync_at = now
-        else:
-            row.last_error = error[:2000]
-            row.last_error_at = now
-        session.add(row)
-
-
-# --- the sync itself -------------------------------------------------------------
 
 
 def _chunks(uids: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -282,38 +186,8 @@ def ingest_all(
         return _ingest_one_by_one(engine, cfg, items)
 
 
-class _Checkpointer:
-    """Advances the checkpoint at most once per CHECKPOINT_INTERVAL, and when flushed.
-
-    A checkpoint lagging behind the flags is safe (a crash only means re-fetching
-    messages that ingest then recognises), and it saves a commit per batch.
-    """
-
-    def __init__(self, engine: Engine, cfg: ImapConfig, uidvalidity: int) -> None:
-        self.engine, self.cfg, self.uidvalidity = engine, cfg, uidvalidity
-        self.pending: int | None = None
-        self.flushed_at = time.monotonic()
-
-    def done(self, uid: int) -> None:
-        self.pending = uid
-        if time.monotonic() - self.flushed_at >= CHECKPOINT_INTERVAL:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending is not None:
-            advance_checkpoint(
-                self.engine,
-                self.cfg.name,
-                self.cfg.folder,
-                uidvalidity=self.uidvalidity,
-                uid=self.pending,
-            )
-            self.pending = None
-        self.flushed_at = time.monotonic()
-
-
 def _store_batch(
-    client: IMAPClient, cfg: ImapConfig, engine: Engine, batch: list[int], ckpt: _Checkpointer
+    client: IMAPClient, cfg: ImapConfig, engine: Engine, batch: list[int], ckpt: Checkpointer
 ) -> int:
     """Fetch, ingest, acknowledge one batch, then mark it done; return how many were new."""
     response = client.fetch(batch, [b"BODY.PEEK[]"])
@@ -361,7 +235,7 @@ def sync_folder(
     uids, floor = plan(client, cfg, last_uid, uidnext, since=since, rescan=rescan)
     if progress is not None:
         progress.start(len(uids))
-    ckpt = _Checkpointer(engine, cfg, uidvalidity)
+    ckpt = Checkpointer(engine, cfg, uidvalidity)
     stored = fetched = 0
     try:
         size_of = sizes(client, uids)
@@ -375,14 +249,5 @@ def sync_folder(
                 progress.advance(len(batch))
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
-        _flush_quietly(ckpt)
+        flush_quietly(ckpt)
     return SyncResult(fetched, stored, max([floor, *uids[-1:]]), complete=True)
-
-
-def _flush_quietly(ckpt: _Checkpointer) -> None:
-    try:
-        ckpt.flush()
-    except Exception:
-        # Storage is failing; the error that got us here (if any) is the one to report,
-        # and a checkpoint left behind only means fetching a few messages again.
-        log.warning("imap %s: could not advance the checkpoint", ckpt.cfg.name, exc_info=True)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-import gateway.imap as imap
+import gateway.imap_checkpoint as imap_checkpoint
+import gateway.imap_progress as imap_progress
 import gateway.imap_sync as imap_sync
 from gateway.config import Config, ImapConfig
 from gateway.imap import ImapError, backfill, poll_once
@@ -223,19 +224,19 @@ def test_checkpoint_lags_safely_behind_flags(
     dovecot.append([make_message(i) for i in range(2)])
     assert poll_once(cfg, engine) == 2
     dovecot.append([make_message(i) for i in range(2, 6)])
-    monkeypatch.setattr(imap_sync, "CHECKPOINT_INTERVAL", 3600.0)
-    real_flush = imap_sync._Checkpointer.flush
+    monkeypatch.setattr(imap_checkpoint, "CHECKPOINT_INTERVAL", 3600.0)
+    real_flush = imap_checkpoint.Checkpointer.flush
 
     def crash(self: Any) -> None:
         raise KeyboardInterrupt  # like a SIGKILL: nothing after this point runs
 
-    monkeypatch.setattr(imap_sync._Checkpointer, "flush", crash)
+    monkeypatch.setattr(imap_checkpoint.Checkpointer, "flush", crash)
     with pytest.raises(KeyboardInterrupt):
         poll_once(cfg, engine)
     assert all(b"$Stored" in f for f in folder_state(dovecot).values())
     assert checkpoint(engine).last_uid == 2
 
-    monkeypatch.setattr(imap_sync._Checkpointer, "flush", real_flush)
+    monkeypatch.setattr(imap_checkpoint.Checkpointer, "flush", real_flush)
     assert poll_once(cfg, engine) == 0
     assert checkpoint(engine).last_uid == 6 and len(mids(engine)) == 6
 
@@ -358,7 +359,7 @@ def test_backfill_without_a_terminal_logs_instead(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(imap, "LOG_EVERY", 10)
+    monkeypatch.setattr(imap_progress, "LOG_EVERY", 10)
     dovecot.append([make_message(i) for i in range(30)])
     caplog.set_level(logging.INFO, logger="gateway.imap")
 
