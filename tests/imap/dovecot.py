@@ -56,6 +56,7 @@ userdb {{
 }}
 protocol imap {{
   mail_max_userip_connections = 50
+  {capability}
 }}
 service imap-login {{
   chroot =
@@ -228,7 +229,13 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None, tls: bool) -> Path:
+def _write_config(
+    server: Dovecot,
+    service_users: str,
+    oauth2_url: str | None,
+    tls: bool,
+    capability: str | None,
+) -> Path:
     d = server.dir
     for sub in ("run", "state", "mail"):
         (d / sub).mkdir()
@@ -259,6 +266,7 @@ def _write_config(server: Dovecot, service_users: str, oauth2_url: str | None, t
         oauth2=oauth2,
         mechanisms=mechanisms,
         ssl=ssl,
+        capability=f"imap_capability = {capability}" if capability else "",
     )
     conf.write_text(text)
     return conf
@@ -279,10 +287,15 @@ def _wait_for_greeting(server: Dovecot, deadline: float) -> None:
 
 
 def start_dovecot(
-    users: dict[str, str], *, oauth2_url: str | None = None, tls: bool = False
+    users: dict[str, str],
+    *,
+    oauth2_url: str | None = None,
+    tls: bool = False,
+    capability: str | None = None,
 ) -> Dovecot:
     """Start Dovecot for `users`; with `oauth2_url`, XOAUTH2 tokens are checked there;
-    with `tls`, STARTTLS on `port` and implicit TLS on `tls_port`, trusting `ca_file`."""
+    with `tls`, STARTTLS on `port` and implicit TLS on `tls_port`, trusting `ca_file`;
+    `capability` replaces what the server advertises after login (to hide IDLE, MOVE)."""
     if DOVECOT is None:
         pytest.skip(
             "DOVECOT BINARY NOT FOUND: IMAP tests need a real Dovecot "
@@ -293,7 +306,7 @@ def start_dovecot(
     base.chmod(0o755)
     server = Dovecot(dir=base, port=free_port(), users=users, uid=uid, gid=gid)
     server.tls_port = free_port()
-    conf = _write_config(server, service_users, oauth2_url, tls)
+    conf = _write_config(server, service_users, oauth2_url, tls, capability)
     server.process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

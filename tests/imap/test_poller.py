@@ -319,3 +319,48 @@ def test_entry_point_names_an_unknown_mailbox(
     )
     assert done.returncode == 2
     assert b"no [[imap]] mailbox named 'sales' (known: support)" in done.stderr
+
+
+# Dovecot's own list without IDLE and MOVE: an older or stricter server.
+PLAIN_CAPABILITIES = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS NAMESPACE MULTIAPPEND"
+
+
+def test_server_without_idle_is_polled(
+    dovecot_factory: Callable[..., Dovecot],
+    engine: Engine,
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = dovecot_factory({"alice": "secret-a"}, capability=PLAIN_CAPABILITIES)
+    monkeypatch.setenv("SG_TEST_IMAP_PW_ALICE", "secret-a")
+    caplog.set_level(logging.DEBUG, logger="imapclient")
+    stop = threading.Event()
+    section = mailbox_section(server, idle=True, poll_interval=0.3)
+    threads = imap.run_pollers(make_config(imap=[section]), engine, stop)
+    try:
+        wait_for(lambda: synced(engine, "support"), 10, "initial sync")
+        server.append([make_message(1, prefix="polled")])
+        wait_for(lambda: count(engine) == 1, 5, "polled mail")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=2.5)
+    assert not any(r.getMessage().endswith(" IDLE'") for r in caplog.records)
+    assert any(r.getMessage().endswith(" NOOP'") for r in caplog.records)
+
+
+def test_move_without_the_move_extension_copies_then_expunges(
+    dovecot_factory: Callable[..., Dovecot],
+    engine: Engine,
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = dovecot_factory({"alice": "secret-a"}, capability=PLAIN_CAPABILITIES)
+    monkeypatch.setenv("SG_TEST_IMAP_PW_ALICE", "secret-a")
+    server.append([make_message(i) for i in range(8)])
+    section = mailbox_section(server, after_store="move", move_to="Stored", batch_size=3)
+
+    assert imap.poll_once(make_config(imap=[section]).imap[0], engine) == 8
+    assert folder_state(server) == {}
+    assert len(folder_state(server, "Stored")) == 8
