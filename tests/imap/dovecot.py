@@ -10,6 +10,7 @@ temporary directory is made outside pytest's 0700 tmp tree so those users can re
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import shutil
@@ -88,7 +89,14 @@ def free_port() -> int:
 def _accounts() -> tuple[str, int, int]:
     """(dovecot service settings, mail uid, mail gid) for the user we run as."""
     if os.geteuid() != 0:
-        return "", os.getuid(), os.getgid()
+        # Unprivileged: every Dovecot process runs as us, and so does the mail.
+        me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+        settings = (
+            f"default_internal_user = {me}\n"
+            f"default_internal_group = {group}\n"
+            f"default_login_user = {me}\n"
+        )
+        return settings, os.getuid(), os.getgid()
     internal = pwd.getpwnam("dovecot")
     settings = (
         "default_internal_user = dovecot\n"
