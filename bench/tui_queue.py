@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -59,7 +60,7 @@ def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
 
 
 def storage_numbers(url: str, page: int) -> dict[str, float]:
-    engine = make_engine(url)
+    engine = rv.read_engine(url)  # what the UI reads through
 
     def first_page(flt: rv.QueueFilter | None = None, offset: int = 0) -> None:
         flt = flt or rv.QueueFilter()
@@ -80,7 +81,7 @@ def storage_numbers(url: str, page: int) -> dict[str, float]:
 
 def baseline(url: str) -> float:
     """Load every open draft in one go, as an unpaged list would."""
-    engine = make_engine(url)
+    engine = rv.read_engine(url)
 
     def everything() -> None:
         with Session(engine) as session:
@@ -129,7 +130,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     url = ensure_db(args.db, args.drafts)
-    print(f"queue of {args.drafts:,} drafts, page size {args.page} ({url})")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"queue of {args.drafts:,} drafts, page size {args.page} ({url}); load {load}")
     for name, seconds in storage_numbers(url, args.page).items():
         print(f"  storage  {name:<28} {seconds * 1000:8.1f} ms")
     ui = asyncio.run(ui_numbers(url, args.page))

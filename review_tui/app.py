@@ -19,6 +19,7 @@ from review_tui.screens.help import HelpScreen
 from review_tui.screens.queue import QueueScreen
 from review_tui.settings import ReviewSettings
 from storage.db import make_engine
+from storage.review import read_engine
 
 
 class ReviewApp(App[None]):
@@ -34,6 +35,8 @@ class ReviewApp(App[None]):
         super().__init__()
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
+        # Polls and page loads read here without taking SQLite's write lock.
+        self.reader = read_engine(settings.database_url)
         self.sub_title = f"{settings.actor}{' (ops)' if settings.is_ops else ''}"
 
     def on_mount(self) -> None:

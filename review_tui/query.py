@@ -49,6 +49,8 @@ def _apply(flt: QueueFilter, key: str, value: str) -> QueueFilter:
     if key == "state":
         states = tuple(v for v in value.split(",") if v)
         bad = [s for s in states if s not in _STATES]
+        if "shunted" in bad:
+            raise ValueError("shunted mail has no draft yet: press s to see shunted and failed")
         if bad:
             raise ValueError(f"unknown state {bad[0]!r} (choose from {', '.join(_STATES)})")
         return replace(flt, states=states)

@@ -13,16 +13,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, update
+from sqlalchemy import String, cast, event, func, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, col, create_engine, select
 
 from storage.audit import audit
-from storage.db import session_scope
+from storage.db import BUSY_TIMEOUT_MS, make_engine, session_scope
 from storage.models import (
     AnalysisRecord,
     Draft,
@@ -188,6 +189,34 @@ class BulkCandidate:
 # ---------------------------------------------------------------- queue queries
 
 
+def read_engine(url: str) -> Engine:
+    """An engine for the review UI's frequent reads.
+
+    The writer engine opens every SQLite transaction with BEGIN IMMEDIATE, which takes
+    the write lock even to read. A queue poll every few seconds that counts 100,000
+    rows would then stall ingest (and its SMTP 250) each time, so the UI reads through
+    autocommit snapshot reads under WAL that never take the lock. Writes still go
+    through `make_engine`. Other databases need no special reader.
+    """
+    if not url.startswith("sqlite"):
+        return make_engine(url)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        poolclass=NullPool,
+    )
+    event.listen(engine, "connect", _reader_pragmas)
+    return engine
+
+
+def _reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # autocommit: each SELECT reads its own snapshot
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -221,9 +250,21 @@ def _queue_base(flt: QueueFilter) -> Any:
     return _apply_filter(_joined(select(Draft, Message, Ticket)), flt)
 
 
-def _apply_filter(stmt: Any, flt: QueueFilter) -> Any:
+def _narrow(stmt: Any, flt: QueueFilter) -> Any:
+    """Join only the tables the filter and the sort need; draft-only queries use its indexes."""
+    if flt.mailbox or flt.search.strip() or flt.sort in ("age", "subject"):
+        stmt = stmt.join(Message, col(Message.id) == col(Draft.message_pk))
+    if flt.search.strip() or flt.sort == "signature":
+        stmt = stmt.join(Ticket, col(Ticket.id) == col(Draft.ticket_id))
+    return stmt
+
+
+def _apply_filter(stmt: Any, flt: QueueFilter, *, state_index: bool = True) -> Any:
     if flt.states:
-        stmt = stmt.where(col(Draft.state).in_(flt.states))
+        # Skipping the state index lets SQLite walk the sort column's index and stop
+        # after one page instead of sorting every open draft.
+        state = col(Draft.state) if state_index else col(Draft.state).concat("")
+        stmt = stmt.where(state.in_(flt.states))
     if flt.intents:
         stmt = stmt.where(col(Draft.intent).in_(flt.intents))
     if flt.min_confidence is not None:
@@ -264,14 +305,27 @@ def page_queue(
     column = _SORT_COLUMNS[flt.sort]
     order = column.desc() if flt.descending else column.asc()
     tiebreak = col(Draft.id).desc() if flt.descending else col(Draft.id).asc()
-    # Only the shown columns are selected: bodies and JSON never leave the database.
-    stmt = (
-        _apply_filter(_joined(select(*_ROW_COLUMNS).select_from(Draft)), flt)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    by_draft_index = sqlite and flt.sort in ("intent", "confidence")
+    # Two steps: sort narrow (ids only, minimal joins), then read the page's columns.
+    ids_stmt = (
+        _apply_filter(
+            _narrow(select(col(Draft.id)).select_from(Draft), flt),
+            flt,
+            state_index=not by_draft_index,
+        )
         .order_by(order, tiebreak)
         .offset(max(0, offset))
         .limit(max(0, limit))
     )
-    return [_row(r) for r in session.exec(stmt).all()]
+    ids = [int(i) for i in session.exec(ids_stmt).all()]
+    if not ids:
+        return []
+    rows = session.exec(
+        _joined(select(*_ROW_COLUMNS).select_from(Draft)).where(col(Draft.id).in_(ids))
+    ).all()
+    by_id = {int(r[0]): _row(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def _row(r: Any) -> QueueRow:
@@ -312,8 +366,9 @@ def _row(r: Any) -> QueueRow:
 
 def count_queue(*, session: Session, flt: QueueFilter = QueueFilter()) -> int:
     """How many drafts match `flt` (the "of N" in "showing 200 of N")."""
-    stmt = _joined(select(func.count(col(Draft.id))).select_from(Draft))
-    return int(session.exec(_apply_filter(stmt, flt)).one())
+    counted = replace(flt, sort="state")  # a count needs no sort column joined
+    stmt = _narrow(select(func.count(col(Draft.id))).select_from(Draft), counted)
+    return int(session.exec(_apply_filter(stmt, counted)).one())
 
 
 def list_mailboxes(*, session: Session) -> list[str]:

@@ -90,7 +90,7 @@ class BulkReviewScreen(Screen[list[int] | None]):
 
     @work(thread=True, exclusive=True, group="bulk-load")
     def load(self) -> None:
-        with Session(self.review.engine) as session:
+        with Session(self.review.reader) as session:
             candidates = rv.bulk_candidates(session=session, draft_ids=self.draft_ids)
         self.post_message(self.Loaded(candidates))
 

@@ -73,7 +73,7 @@ class ProblemsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="problems-load")
     def load(self) -> None:
-        with Session(self.review.engine) as session:
+        with Session(self.review.reader) as session:
             rows = rv.list_problems(session=session)
         self.post_message(self.Loaded(rows))
 

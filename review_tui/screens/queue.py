@@ -129,7 +129,7 @@ class QueueScreen(Screen[None]):
     def load_page(self, flt: rv.QueueFilter, offset: int) -> None:
         size = self.review.settings.page_size
         try:
-            with Session(self.review.engine) as session:
+            with Session(self.review.reader) as session:
                 rows = rv.page_queue(session=session, flt=flt, offset=offset, limit=size)
                 total = rv.count_queue(session=session, flt=flt)
                 problems = rv.count_problems(session=session)
@@ -286,7 +286,7 @@ class QueueScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="queue-tag")
     def tag_matching(self, field_name: str, value: str) -> None:
         try:
-            with Session(self.review.engine) as session:
+            with Session(self.review.reader) as session:
                 ids = rv.tag_by_pattern(
                     session=session, field_name=field_name, value=value, flt=self.flt
                 )

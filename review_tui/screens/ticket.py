@@ -50,6 +50,11 @@ class TicketScreen(Screen[None]):
             self.view = view
             self.lease = lease
 
+    class LeaseChanged(Message):
+        def __init__(self, lease: rv.Lease) -> None:
+            super().__init__()
+            self.lease = lease
+
     class Saved(Message):
         def __init__(self, version: int, body: str, note: str) -> None:
             super().__init__()
@@ -113,6 +118,29 @@ class TicketScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.load()
+        every = max(5.0, self.review.settings.lease_minutes * 60 / 3)
+        self.set_interval(every, self.renew_lease)
+
+    @work(thread=True, exclusive=True, group="ticket-lease")
+    def renew_lease(self) -> None:
+        """Keep holding the ticket while it is open; notice if someone took it over."""
+        if self.view is None or self.lease is None or not self.lease.mine:
+            return
+        settings = self.review.settings
+        try:
+            lease = rv.acquire_lease(
+                engine=self.review.engine,
+                ticket_id=self.view.ticket.id or 0,
+                actor=settings.actor,
+                minutes=settings.lease_minutes,
+            )
+        except Exception:  # the next renewal tries again; release re-checks anyway
+            return
+        self.post_message(self.LeaseChanged(lease))
+
+    def on_ticket_screen_lease_changed(self, event: LeaseChanged) -> None:
+        self.lease = event.lease
+        self._render_lease()
 
     # ------------------------------------------------------------ loading
 
@@ -120,7 +148,7 @@ class TicketScreen(Screen[None]):
     def load(self) -> None:
         settings = self.review.settings
         try:
-            with Session(self.review.engine) as session:
+            with Session(self.review.reader) as session:
                 view = rv.load_ticket(session=session, draft_id=self.draft_id)
             lease = rv.acquire_lease(
                 engine=self.review.engine,

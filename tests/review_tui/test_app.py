@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from textual.widgets import Input, Static
@@ -390,3 +391,46 @@ async def test_typed_count_input_rejects_words(seeded: SeedResult, make_app: App
         assert isinstance(app.screen, BulkReviewScreen)
         assert "type the number of messages (1)" in text_of(app, "#bulk-error")
         assert app.screen.query_one(Input).disabled is False
+
+
+async def test_open_ticket_notices_a_take_over(
+    db: Engine, seeded: SeedResult, make_app: AppFactory
+) -> None:
+    draft_id = seeded.draft_ids[0]
+    app = make_app("alice")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot)
+        ticket = await open_draft(pilot, app, draft_id)
+        assert ticket.lease is not None and ticket.lease.mine
+        rv.take_over(engine=db, ticket_id=draft(db, draft_id).ticket_id, actor="bob")
+        ticket.renew_lease()
+        await settle(pilot)
+        assert "Being worked on by bob" in text_of(app, "#lease-banner")
+        await pilot.press("r", "y")
+        await settle(pilot)
+        assert any("being worked on by bob" in n for n in notes(app))
+    assert outbox(db) == []
+
+
+async def test_command_palette_offers_the_screen_actions(
+    seeded: SeedResult, make_app: AppFactory
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Release tagged", "Tag pattern", "Filter", "Shunted/failed"} <= titles
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Tag")
+        await command.callback()  # type: ignore[misc]
+        await settle(pilot)
+        queue = app.screen
+        assert isinstance(queue, QueueScreen) and len(queue.tagged) == 1
+
+
+def test_run_refuses_an_anonymous_rep(db_url: str) -> None:
+    import review_tui
+
+    with pytest.raises(ValueError, match="needs a rep name"):
+        review_tui.run(db_url, actor=" ", ops=[])
+    with pytest.raises(ValueError, match="at least 1"):
+        review_tui.run(db_url, actor="alice", ops=[], page_size=0)

@@ -38,6 +38,7 @@ def test_filter_open_ranges_and_reset() -> None:
         ("conf:0.9-0.1", "lower bound is above"),
         ("conf:high", "write a range"),
         ("state:sent", "unknown state 'sent'"),
+        ("state:shunted", "press s to see shunted"),
         ("colour:red", "unknown filter 'colour'"),
         ("billing", "write key:value"),
     ],

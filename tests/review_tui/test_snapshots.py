@@ -41,9 +41,7 @@ def test_ticket_screen(seeded: SeedResult, make_app: AppFactory, snap_compare: A
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=ready)
 
 
-def test_bulk_review_screen(
-    seeded: SeedResult, make_app: AppFactory, snap_compare: Any
-) -> None:
+def test_bulk_review_screen(seeded: SeedResult, make_app: AppFactory, snap_compare: Any) -> None:
     async def ready(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         await pilot.press("T", "ctrl+u", *"intent:billing", "enter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -386,3 +387,23 @@ def test_problems_listed_and_retried(engine: Engine, seeded: SeedResult) -> None
     assert (moved, retried) == (2, 1)
     assert set(states) == {MessageState.RECEIVED}
     assert out is not None and out.state == OutboxState.PENDING and out.attempts == 0
+
+
+def test_read_engine_reads_while_a_writer_holds_the_lock(
+    engine: Engine, seeded: SeedResult, db_path: Path
+) -> None:
+    reader = rv.read_engine(f"sqlite:///{db_path}")
+    with session_scope(engine) as writer:
+        draft = writer.get(Draft, seeded.draft_ids[0])
+        assert draft is not None
+        draft.state = DraftState.DISCARDED
+        writer.add(draft)
+        writer.flush()  # the write lock is held from here until commit
+        with Session(reader) as session:
+            assert rv.count_queue(session=session) == 40  # the committed snapshot
+    with Session(reader) as session:
+        assert rv.count_queue(session=session) == 39
+        with pytest.raises(Exception, match="readonly"):
+            session.exec(select(Draft).limit(1)).one().body = "x"
+            session.commit()
+    reader.dispose()
