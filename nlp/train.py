@@ -359,7 +359,9 @@ def _meta(
         "refit_on_all_rows": settings.refit and n_heldout > 0,
         "settings": asdict(settings),
         "components": {
-            "textcat": "spaCy textcat, TextCatBOW.v3 (exclusive, 1-2 grams) on blank 'en'",
+            "textcat": "spaCy textcat, TextCatBOW.v3 (exclusive, 1-2 grams) on blank 'en'"
+            if weight > 0
+            else "not used: held-out calibration gave it weight 0",
             "linear": f"LogisticRegression over TF-IDF word {WORD_NGRAMS} + char_wb {CHAR_NGRAMS}",
         },
     }

@@ -13,6 +13,7 @@ from nlp.train import (
     LabelledDataError,
     TrainSettings,
     evaluate,
+    main,
     read_labelled,
     stratified_split,
     train_from_file,
@@ -262,3 +263,15 @@ def test_train_from_file_keeps_the_test_split_for_evaluation(tmp_path: Path) -> 
     assert report.n_train + report.n_heldout == len(ROWS) - 3
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     assert meta["metrics"]["test"]["n"] == 3
+
+
+def test_module_entry_point_trains_and_reports_bad_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _jsonl(tmp_path / "d.jsonl", [json.dumps({"text": t, "label": lb}) for t, lb in ROWS])
+    assert main(["--data", str(data), "--out", str(tmp_path / "m")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == IntentModel.load(tmp_path / "m").version
+    bad = _jsonl(tmp_path / "bad.jsonl", ["{"])
+    assert main(["--data", str(bad), "--out", str(tmp_path / "m2")]) == 2
+    assert "bad.jsonl:1: invalid JSON" in capsys.readouterr().err
