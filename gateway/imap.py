@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 300.0
 IDLE_CHECK_SECONDS = 1.0
+STOP_TIMEOUT_SECONDS = 1.0
 
 __all__ = ["ImapConnectError", "ImapError", "MailboxPoller", "backfill", "poll_once", "run_pollers"]
 
@@ -99,6 +100,9 @@ class MailboxPoller:
             try:
                 self._session()
             except Exception as exc:
+                if self.stop.is_set():
+                    log.debug("imap %s: error while stopping: %s", self.cfg.name, exc)
+                    return
                 self._failed(exc)
                 self.stop.wait(self.backoff.next_delay())
 
@@ -145,6 +149,9 @@ class MailboxPoller:
             if eof_signs >= 3:
                 # No DONE on a dead connection: it would only replace this error with EOF.
                 raise ConnectionResetError("the server closed the connection during IDLE")
+        if self.stop.is_set():
+            # Shutting down: a server that went silent must not hold us for READ_TIMEOUT.
+            client.socket().settimeout(STOP_TIMEOUT_SECONDS)
         client.idle_done()
 
     def _failed(self, exc: Exception) -> None:

@@ -102,9 +102,19 @@ def _open(cfg: ImapConfig) -> IMAPClient:
     )
     if cfg.tls == "starttls":
         client.starttls(context)
-    # TCP keepalive lets the kernel notice a peer that vanished while we sit in IDLE.
-    client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    _keepalive(client.socket())
     return client
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """Let the kernel notice, within about two minutes, a peer that vanished while we
+    sit in IDLE (NAT timeouts, a rebooted server): the socket then reports an error
+    and the poller reconnects, instead of waiting for the next IDLE renewal."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+        option = getattr(socket, name, None)
+        if option is not None:  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def _login(client: IMAPClient, cfg: ImapConfig) -> None:

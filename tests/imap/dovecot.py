@@ -146,20 +146,27 @@ class Dovecot:
         path = self.dir / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def kill_sessions(self) -> int:
-        """SIGKILL the server side of every open IMAP session: a connection reset."""
+    def session_pids(self) -> list[int]:
+        """Pids of the `imap` processes serving logged-in sessions."""
         assert self.process is not None
-        killed = 0
+        pids = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                comm = stat.read_text().split("(", 1)[1].split(")", 1)[0]
-            except (OSError, IndexError):
+                text = stat.read_text()
+            except OSError:
                 continue
-            if int(fields[1]) == self.process.pid and comm == "imap":
-                os.kill(int(stat.parent.name), signal.SIGKILL)
-                killed += 1
-        return killed
+            comm = text.split("(", 1)[1].rsplit(")", 1)[0]
+            ppid = int(text.rsplit(")", 1)[1].split()[1])
+            if ppid == self.process.pid and comm == "imap":
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def kill_sessions(self) -> int:
+        """SIGKILL the server side of every open IMAP session: a connection reset."""
+        pids = self.session_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     def restart(self) -> None:
         """Start the same server again (same port, same mail) after `stop`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -210,3 +211,17 @@ def test_missing_ca_file_is_named(tmp_path: Any) -> None:
 
     with pytest.raises(ImapConnectError, match=rf"tls_ca_file {missing}"):
         connect(cfg)
+
+
+def test_connections_ask_the_kernel_to_detect_dead_peers(
+    dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SG_TEST_IMAP_PW_ALICE", "secret-a")
+    client = connect(ImapConfig(**mailbox_section(dovecot)))
+    try:
+        sock = client.socket()
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    finally:
+        client.logout()

@@ -164,6 +164,29 @@ def test_stop_ends_a_poller_that_is_idling(
     wait_for(lambda: "Logged out" in dovecot.log_text(), 5, "the logout in Dovecot's log")
 
 
+def test_stop_ends_a_poller_whose_server_went_silent(
+    dovecot: Dovecot,
+    engine: Engine,
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var, value in password_env(dovecot).items():
+        monkeypatch.setenv(var, value)
+    stop = threading.Event()
+    config = make_config(imap=[mailbox_section(dovecot, idle=True, poll_interval=600.0)])
+    (thread,) = imap.run_pollers(config, engine, stop)
+    wait_for(lambda: synced(engine, "support"), 10, "initial sync")
+    time.sleep(0.3)
+    (session,) = dovecot.session_pids()
+    os.kill(session, signal.SIGSTOP)  # alive but mute, like a peer behind a dead NAT
+    try:
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "DONE to a silent server held the poller"
+    finally:
+        os.kill(session, signal.SIGKILL)
+
+
 def test_wrong_password_is_one_clear_error_and_other_mailboxes_keep_working(
     dovecot: Dovecot,
     engine: Engine,
