@@ -406,6 +406,13 @@ class TicketScreen(Screen[None]):
         if view is None or self._unsaved("releasing"):
             return
         draft = view.draft
+        if self.lease is not None and not self.lease.mine:
+            self.review.say(
+                f"ticket {view.ticket.id} is being worked on by {self.lease.holder}: "
+                "press o to take it over first",
+                error=True,
+            )
+            return
         problems = rv.release_problems(draft)
         if problems:
             self.review.say("cannot release: " + "; ".join(problems), error=True)

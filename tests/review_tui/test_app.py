@@ -22,7 +22,6 @@ from review_tui.screens.queue import QueueScreen
 from review_tui.screens.ticket import TicketScreen
 from review_tui.widgets.queue_table import QueueTable
 from storage import review as rv
-from storage.db import session_scope
 from storage.models import AuditLog, Draft, LabelCorrection, Message, Outbox
 from storage.seed import FIXED_NOW, SeedResult, add_ticket
 from tests.review_tui.conftest import notes, settle
@@ -267,27 +266,27 @@ async def test_concurrent_edit_is_detected(
     db: Engine, seeded: SeedResult, make_app: AppFactory
 ) -> None:
     draft_id = seeded.draft_ids[2]
-    app = make_app("alice")
-    async with app.run_test(size=(140, 45)) as pilot:
-        await settle(pilot)
-        await open_draft(pilot, app, draft_id)
-        with session_scope(db) as session:
-            rv.save_draft(
-                session=session,
-                draft_id=draft_id,
-                body="Bob's reply",
-                expected_version=1,
-                actor="bob",
-            )
-        await pilot.press("e", *" (alice)", "ctrl+s")
-        await settle(pilot)
-        assert isinstance(app.screen, ConflictScreen)
-        both = screen_text(app)
-        assert "Bob's reply" in both and "(alice)" in both and "bob changed this draft" in both
-        await pilot.press("m")
-        await settle(pilot)
+    alice, bob = make_app("alice"), make_app("bob")
+    async with alice.run_test(size=(140, 45)) as apilot:
+        await settle(apilot)
+        await open_draft(apilot, alice, draft_id)
+        await apilot.press("e", *" (alice)")
+        async with bob.run_test(size=(140, 45)) as bpilot:
+            await settle(bpilot)
+            await open_draft(bpilot, bob, draft_id)
+            await bpilot.press("e", *" (bob)", "ctrl+s")
+            await settle(bpilot)
+        assert draft(db, draft_id).body.endswith("(bob)")
+        await apilot.press("ctrl+s")
+        await settle(apilot)
+        assert isinstance(alice.screen, ConflictScreen)
+        both = screen_text(alice)
+        assert "(bob)" in both and "(alice)" in both and "bob changed this draft" in both
+        await apilot.press("m")
+        await settle(apilot)
     saved = draft(db, draft_id)
-    assert saved.body.endswith("(alice)") and saved.version == 3 and saved.updated_by == "alice"
+    assert saved.body.endswith("Best regards (alice)") and "(bob)" not in saved.body
+    assert saved.version == 3 and saved.updated_by == "alice"
 
 
 async def test_relabel_and_discard_from_queue(
