@@ -53,7 +53,11 @@ class ReviewApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description and binding.show:
+            if (
+                isinstance(binding, Binding)
+                and binding.description
+                and not binding.action.startswith("cursor(")
+            ):
                 action = binding.action
 
                 async def run(action: str = action, screen: Screen[object] = screen) -> None:

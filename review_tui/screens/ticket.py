@@ -226,6 +226,8 @@ class TicketScreen(Screen[None]):
         body = self.query_one("#draft", TextArea).text
         left = rv.draft_placeholders(body, draft.unfilled or [])
         flags = [f"v{self.version}", draft.state]
+        if draft.state == "stale":
+            flags.append("the customer wrote again: re-read, then ctrl+s to make it releasable")
         if left:
             flags.append("unfilled: " + ", ".join(left))
         if self.is_dirty():
