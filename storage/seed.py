@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -366,7 +367,22 @@ def _write_batch(
         _insert(session, Message, messages)
         _insert(session, AnalysisRecord, analyses)
         _insert(session, Draft, drafts)
+        _sync_sequences(session, (Ticket, Message, AnalysisRecord, Draft))
         return [t["id"] for t in tickets], [d["id"] for d in drafts]
+
+
+def _sync_sequences(session: Any, models: tuple[Any, ...]) -> None:
+    """Explicit ids bypass PostgreSQL's sequences; move them past the rows just written."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for model in models:
+        table = model.__tablename__
+        session.execute(
+            sql_text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+            )
+        )
 
 
 def _insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import review as rv
-from storage.db import session_scope
+from storage.db import init_db, make_engine, session_scope
 from storage.models import (
     AuditLog,
     Draft,
@@ -23,7 +25,8 @@ from storage.models import (
     Ticket,
     utcnow,
 )
-from storage.seed import SeedResult, seed
+from storage.seed import SeedResult, add_ticket, seed
+from tests.postgres import pg_bindir
 
 FROM = "support@help.example.org"
 
@@ -406,4 +409,62 @@ def test_read_engine_reads_while_a_writer_holds_the_lock(
         with pytest.raises(Exception, match="readonly"):
             session.exec(select(Draft).limit(1)).one().body = "x"
             session.commit()
+    reader.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_engine() -> Iterator[Engine]:
+    from sqlmodel import SQLModel
+
+    from tests.postgres import postgres_cluster
+
+    with postgres_cluster() as url:
+        engine = make_engine(url)
+        SQLModel.metadata.drop_all(engine)
+        init_db(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL binaries are not installed")
+def test_review_on_postgres(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine, count=30)
+    _, extra = add_ticket(
+        pg_engine, sender="x@y.example", subject="after seed", body="b", received_at=utcnow()
+    )
+    reader = rv.read_engine(str(pg_engine.url.render_as_string(hide_password=False)))
+    with Session(reader) as session:
+        for sort in rv.SORT_KEYS:
+            page = rv.page_queue(session=session, flt=rv.QueueFilter(sort=sort), limit=10)
+            assert len(page) == 10
+        assert rv.count_queue(session=session) == 31
+        assert rv.count_queue(session=session, flt=rv.QueueFilter(search="NORDLICHT")) > 0
+        host = _draft(pg_engine, seeded.draft_ids[0]).evidence["entities"][0]["text"]
+        tagged = rv.tag_by_pattern(session=session, field_name="entity", value=host)
+    assert seeded.draft_ids[0] in tagged and extra > seeded.draft_ids[-1]
+    ids = _releasable(pg_engine, seeded)[:6]
+    errors: list[Exception] = []
+
+    def rep(name: str) -> None:
+        try:
+            rv.release(engine=pg_engine, draft_ids=[ids[0]], actor=name, from_address=FROM)
+        except rv.ReviewError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rep, args=(f"rep{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(_outbox(pg_engine)) == 1 and len(errors) == 3
+    rv.release(
+        engine=pg_engine,
+        draft_ids=ids[1:],
+        actor="a",
+        from_address=FROM,
+        bulk=True,
+        confirm_count=5,
+    )
+    assert len(_outbox(pg_engine)) == 6
     reader.dispose()
