@@ -371,11 +371,6 @@ def count_queue(*, session: Session, flt: QueueFilter = QueueFilter()) -> int:
     return int(session.exec(_apply_filter(stmt, counted)).one())
 
 
-def list_mailboxes(*, session: Session) -> list[str]:
-    rows = session.exec(select(Message.mailbox).distinct()).all()
-    return sorted(m for m in rows if m)
-
-
 def tag_by_pattern(
     *, session: Session, field_name: str, value: str, flt: QueueFilter = QueueFilter()
 ) -> list[int]:

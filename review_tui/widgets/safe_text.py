@@ -64,9 +64,11 @@ def highlighted(body: str, entities: Iterable[Mapping[str, Any]]) -> Text:
     text = clean(body)
     spans = sorted(
         (
-            (int(e["start"]), int(e["end"]), str(e.get("label", "")))
+            span
             for e in entities
-            if str(e.get("source", "body")) == "body" and _valid(e, len(text))
+            if str(e.get("source", "body")) == "body"
+            for span in [_locate(e, text)]
+            if span is not None
         ),
         key=lambda s: (s[0], -s[1]),
     )
@@ -83,9 +85,16 @@ def highlighted(body: str, entities: Iterable[Mapping[str, Any]]) -> Text:
     return out
 
 
-def _valid(entity: Mapping[str, Any], length: int) -> bool:
+def _locate(entity: Mapping[str, Any], text: str) -> tuple[int, int, str] | None:
+    """Where the entity sits in `text`: its offsets if they hold its text, else its first
+    occurrence (offsets may refer to the quote-stripped reply rather than the whole body)."""
+    label = str(entity.get("label", ""))
+    wanted = clean(entity.get("text", ""))
     try:
         start, end = int(entity["start"]), int(entity["end"])
     except (KeyError, TypeError, ValueError):
-        return False
-    return 0 <= start < end <= length
+        start = end = -1
+    if 0 <= start < end <= len(text) and (not wanted or text[start:end] == wanted):
+        return start, end, label
+    found = text.find(wanted) if wanted else -1
+    return (found, found + len(wanted), label) if found >= 0 else None

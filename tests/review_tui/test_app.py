@@ -356,7 +356,7 @@ async def test_new_mail_appears_without_restart(
             body="hi",
             received_at=FIXED_NOW - timedelta(days=30),
         )
-        for _ in range(30):
+        for _ in range(100):
             await pilot.pause(0.1)
             if "of 41" in text_of(app, "#queue-status"):
                 break

@@ -73,7 +73,7 @@ def test_highlight_marks_entities_and_never_parses_markup() -> None:
     entities = [
         {"label": "HOSTNAME", "start": 6, "end": 10, "text": "db-1"},
         {"label": "IP", "start": 26, "end": 34, "text": "10.0.0.1"},
-        {"label": "URL", "start": 0, "end": 999, "text": "bad offsets are skipped"},
+        {"label": "URL", "start": 0, "end": 999, "text": "not in the body is skipped"},
         {"label": "EMAIL", "start": 0, "end": 3, "source": "app.log"},
     ]
     text = highlighted(body, entities)
@@ -93,3 +93,10 @@ def test_review_ui_does_not_import_the_gateway() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_highlight_finds_entities_whose_offsets_point_elsewhere() -> None:
+    body = "> quoted line\nreal text about db-9 here"
+    # offsets into the quote-stripped reply ("real text about db-9 here"), not the body
+    text = highlighted(body, [{"label": "HOSTNAME", "start": 16, "end": 20, "text": "db-9"}])
+    assert text.plain == "> quoted line\nreal text about db-9‹HOSTNAME› here"
