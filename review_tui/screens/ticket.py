@@ -171,7 +171,6 @@ class TicketScreen(Screen[None]):
             self.saved_body = clean(draft.body)
             editor = self.query_one("#draft", TextArea)
             editor.load_text(self.saved_body)
-        self.version = draft.version if not self.is_dirty() else self.version
         self._render_view(event.view)
         if self.start_editing:
             self.start_editing = False

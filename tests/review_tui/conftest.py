@@ -6,6 +6,7 @@ injected instead, which keeps ages on screen deterministic.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from review_tui.app import ReviewApp
 from review_tui.settings import ReviewSettings
@@ -64,7 +66,9 @@ def make_app(db_url: str) -> Callable[..., ReviewApp]:
 async def settle(pilot: Pilot[Any], rounds: int = 4) -> None:
     """Let database workers finish and their messages be handled."""
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        # A newer exclusive worker (a timer refresh) may cancel the one being awaited.
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
 
