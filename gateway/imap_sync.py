@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -186,10 +187,7 @@ def ingest_all(
         return _ingest_one_by_one(engine, cfg, items)
 
 
-def _store_batch(
-    client: IMAPClient, cfg: ImapConfig, engine: Engine, batch: list[int], ckpt: Checkpointer
-) -> int:
-    """Fetch, ingest, acknowledge one batch, then mark it done; return how many were new."""
+def _fetch(client: IMAPClient, cfg: ImapConfig, batch: list[int]) -> list[tuple[int, bytes]]:
     response = client.fetch(batch, [b"BODY.PEEK[]"])
     items: list[tuple[int, bytes]] = []
     for uid in batch:
@@ -199,7 +197,23 @@ def _store_batch(
             log.info("imap %s: UID %d vanished before it could be fetched", cfg.name, uid)
             continue
         items.append((uid, bytes(item[BODY])))
-    results, failure = ingest_all(engine, cfg, items)
+    return items
+
+
+@dataclass
+class _Stored:
+    """One batch whose store runs in the writer thread while the next batch is fetched."""
+
+    batch: list[int]
+    items: list[tuple[int, bytes]]
+    future: Future[tuple[list[IngestResult], Exception | None]]
+
+
+def _finish(client: IMAPClient, cfg: ImapConfig, stored: _Stored, ckpt: Checkpointer) -> int:
+    """Wait for the batch's commit, then acknowledge it and mark it done; return how many
+    were new. Only committed messages are ever flagged or moved."""
+    results, failure = stored.future.result()
+    items, batch = stored.items, stored.batch
     acknowledge(client, cfg, [uid for uid, _raw in items[: len(results)]])
     # Everything below the first message not stored is done (stored or vanished).
     limit = items[len(results)][0] if failure is not None else batch[-1] + 1
@@ -237,17 +251,36 @@ def sync_folder(
         progress.start(len(uids))
     ckpt = Checkpointer(engine, cfg, uidvalidity)
     stored = fetched = 0
+    # Fetching batch N+1 (network, this thread: the IMAP connection is not thread-safe)
+    # overlaps with storing batch N (database, the writer thread). Batch N is flagged or
+    # moved only after its commit, so the crash guarantees do not change.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{cfg.name}-store")
+    pending: _Stored | None = None
     try:
         size_of = sizes(client, uids)
         count = max(cfg.batch_size, 1)
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
+                if pending is not None:
+                    stored += _finish(client, cfg, pending, ckpt)
                 return SyncResult(fetched, stored, batch[0] - 1, complete=False)
-            stored += _store_batch(client, cfg, engine, batch, ckpt)
+            items = _fetch(client, cfg, batch)
+            if pending is not None:
+                stored += _finish(client, cfg, pending, ckpt)
+                pending = None
+            pending = _Stored(batch, items, writer.submit(ingest_all, engine, cfg, items))
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
+        if pending is not None:
+            stored += _finish(client, cfg, pending, ckpt)
+            pending = None
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
+        if pending is not None:
+            # An error (IMAP or storage) interrupted the loop: let the store in flight
+            # finish so its commit is not torn down; it is simply re-fetched next time.
+            pending.future.exception()
+        writer.shutdown(wait=True)
         flush_quietly(ckpt)
     return SyncResult(fetched, stored, max([floor, *uids[-1:]]), complete=True)

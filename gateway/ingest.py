@@ -14,13 +14,14 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import Message as EmailMessage
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from gateway import headers as h
 from storage.models import AuditLog, Message, MessageState, RawMessage, utcnow
@@ -41,26 +42,6 @@ def dedupe_key_for(raw: bytes) -> tuple[str, str, str | None]:
     return key, digest, mid
 
 
-@functools.cache
-def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
-    """Statements built once per dialect; executed with parameter dicts.
-
-    Building `.values(...)` per call costs more than the SQLite commit itself, so the
-    accept path reuses compiled statements (INSERT … ON CONFLICT DO NOTHING works on
-    both SQLite and PostgreSQL).
-    """
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    raw_t = RawMessage.__table__  # type: ignore[attr-defined]
-    msg_t = Message.__table__  # type: ignore[attr-defined]
-    audit_t = AuditLog.__table__  # type: ignore[attr-defined]
-    put_raw = insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"])
-    put_msg = (
-        insert(msg_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(msg_t.c.id)
-    )
-    find = select(msg_t.c.id).where(msg_t.c.dedupe_key == bindparam("key"))
-    return put_raw, put_msg, find, audit_t.insert()
-
-
 @dataclass(frozen=True, slots=True)
 class IngestItem:
     raw: bytes
@@ -68,6 +49,25 @@ class IngestItem:
     envelope_from: str | None = None
     envelope_to: tuple[str, ...] = ()
     mailbox: str | None = None
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """Statements built once per dialect and executed with lists of parameter dicts.
+
+    Building `.values(...)` per message costs more than the SQLite commit itself, so the
+    accept path reuses compiled statements and sends each table's rows in one
+    executemany. INSERT … ON CONFLICT DO NOTHING works on SQLite and PostgreSQL.
+    """
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    raw_t = RawMessage.__table__  # type: ignore[attr-defined]
+    msg_t = Message.__table__  # type: ignore[attr-defined]
+    audit_t = AuditLog.__table__  # type: ignore[attr-defined]
+    put_raw = insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"])
+    find = select(msg_t.c.dedupe_key, msg_t.c.id).where(
+        msg_t.c.dedupe_key.in_(bindparam("keys", expanding=True))
+    )
+    return put_raw, msg_t.insert(), find, audit_t.insert()
 
 
 def ingest(
@@ -90,54 +90,96 @@ def ingest(
 def ingest_batch(engine: Engine, items: list[IngestItem]) -> list[IngestResult]:
     """Store several messages in ONE transaction (one fsync) — group commit.
 
-    Either all are durable when this returns, or it raises and none is.
+    Either all are durable when this returns, or it raises and none is. Results are in
+    the order of `items`; a message already stored (or repeated within the batch) comes
+    back as a duplicate of the stored row.
     """
+    facts = [_facts(item.raw) for item in items]
+    keys = list(dict.fromkeys(f[0] for f in facts))
+    try:
+        return _store(engine, items, facts, keys)
+    except IntegrityError:
+        # Another process stored one of these keys between our look-up and our insert.
+        # The transaction rolled back; the second pass sees its row and skips it.
+        return _store(engine, items, facts, keys)
+
+
+def _store(
+    engine: Engine,
+    items: list[IngestItem],
+    facts: list[tuple[str, str, str | None, dict[str, Any]]],
+    keys: list[str],
+) -> list[IngestResult]:
     put_raw, put_msg, find, put_audit = _statements(engine.dialect.name)
-    results: list[IngestResult] = []
+    now = utcnow()
     with engine.begin() as conn:
-        for item in items:
-            raw = item.raw
-            key, digest, mid, summary = _facts(raw)
-            now = utcnow()
-            conn.execute(put_raw, {"sha256": digest, "size": len(raw), "data": raw})
-            row = conn.execute(
-                put_msg,
-                {
-                    "dedupe_key": key,
-                    "message_id": mid,
-                    "sha256": digest,
-                    "size": len(raw),
-                    "direction": "inbound",
-                    "source": item.source[:200],
-                    "mailbox": item.mailbox,
-                    "envelope_from": h.clean(item.envelope_from) or None,
-                    "envelope_to": [h.clean(r) for r in item.envelope_to],
-                    "received_at": now,
-                    "state": MessageState.RECEIVED.value,
-                    "attempts": 0,
-                    **summary,
-                },
-            ).first()
-            if row is None:
-                # Already stored (possibly by another process a moment ago): a duplicate.
-                existing = int(conn.execute(find, {"key": key}).scalar_one())
-                results.append(IngestResult(existing, True, key))
-                continue
-            message_pk = int(row[0])
+        known: dict[str, int] = dict(conn.execute(find, {"keys": keys}).all())  # type: ignore[arg-type]
+        fresh: dict[str, int] = {}  # key -> index of the item that stores it
+        for index, (key, *_rest) in enumerate(facts):
+            if key not in known and key not in fresh:
+                fresh[key] = index
+        if fresh:
+            conn.execute(
+                put_raw,
+                [
+                    {"sha256": facts[i][1], "size": len(items[i].raw), "data": items[i].raw}
+                    for i in fresh.values()
+                ],
+            )
+            conn.execute(put_msg, [_message_row(items[i], facts[i], now) for i in fresh.values()])
+            stored = dict(conn.execute(find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
             conn.execute(
                 put_audit,
-                {
-                    "at": now,
-                    "actor": f"ingest:{item.source}"[:200],
-                    "action": "message.received",
-                    "entity_type": "message",
-                    "entity_id": message_pk,
-                    "details": {"dedupe_key": key, "size": len(raw), "mailbox": item.mailbox},
-                    "model_version": None,
-                },
+                [
+                    {
+                        "at": now,
+                        "actor": f"ingest:{items[i].source}"[:200],
+                        "action": "message.received",
+                        "entity_type": "message",
+                        "entity_id": stored[key],
+                        "details": {
+                            "dedupe_key": key,
+                            "size": len(items[i].raw),
+                            "mailbox": items[i].mailbox,
+                        },
+                        "model_version": None,
+                    }
+                    for key, i in fresh.items()
+                ],
             )
-            results.append(IngestResult(message_pk, False, key))
-    return results
+            known.update(stored)
+    return [
+        IngestResult(int(known[key]), fresh.get(key) != index, key)
+        for index, (key, *_rest) in enumerate(facts)
+    ]
+
+
+def _message_row(
+    item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    key, digest, mid, summary = fact
+    return {
+        "dedupe_key": key,
+        "message_id": mid,
+        "sha256": digest,
+        "size": len(item.raw),
+        "direction": "inbound",
+        "source": item.source[:200],
+        "mailbox": item.mailbox,
+        "envelope_from": h.clean(item.envelope_from) or None,
+        "envelope_to": [h.clean(r) for r in item.envelope_to],
+        "received_at": now,
+        "state": MessageState.RECEIVED.value,
+        "attempts": 0,
+        "claimed_by": None,
+        "claimed_at": None,
+        "error": None,
+        "suppression_reason": None,
+        "ticket_id": None,
+        "thread_signal": None,
+        "parsed": None,
+        **summary,
+    }
 
 
 _EMPTY_SUMMARY: dict[str, Any] = {
@@ -151,28 +193,28 @@ _EMPTY_SUMMARY: dict[str, Any] = {
 
 
 def _facts(raw: bytes) -> tuple[str, str, str | None, dict[str, Any]]:
-    """Dedupe key, digest, Message-ID and a cheap header summary, from one header parse."""
+    """Dedupe key, digest, Message-ID and a cheap header summary, from one header scan."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        msg = h.parse_headers(raw)
-    except Exception:  # a header block the stdlib cannot read still gets stored
+        fields = h.quick_headers(raw)
+    except Exception:  # a header block we cannot read still gets stored
         return f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)
-    mid = h.first_msgid(msg.get("Message-ID"))
+    mid = h.first_msgid(fields.get("message-id"))
     key = (f"mid:{mid}" if mid else f"sha:{digest}")[:1024]
-    return key, digest, mid, _summary(msg)
+    return key, digest, mid, _summary(fields)
 
 
-def _summary(msg: EmailMessage) -> dict[str, Any]:
-    """Cheap header facts for listing before the full parse runs; never raises."""
+def _summary(fields: dict[str, str]) -> dict[str, Any]:
+    """Header facts for listing before the full parse runs; never raises."""
     try:
-        name, addr = h.address(msg, "From")
+        name, addr = h.split_address(h.decode_words(fields.get("from", "")))
         return {
             "from_addr": addr or None,
             "from_name": name or None,
-            "to_addrs": h.addresses(msg, "To")[:100],
-            "subject": h.decoded(msg, "Subject")[:2000] or None,
-            "in_reply_to": h.first_msgid(msg.get("In-Reply-To")),
-            "references": h.message_ids(msg.get("References"))[:100],
+            "to_addrs": h.split_addresses(h.decode_words(fields.get("to", "")))[:100],
+            "subject": h.decode_words(fields.get("subject", ""))[:2000] or None,
+            "in_reply_to": h.first_msgid(fields.get("in-reply-to")),
+            "references": h.message_ids(fields.get("references"))[:100],
         }
     except Exception as exc:
         log.warning("header summary failed: %s", exc)

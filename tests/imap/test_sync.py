@@ -319,13 +319,13 @@ def test_large_messages_are_fetched_in_small_batches(
     dovecot.append([make_message(i, size=3000) for i in range(12)])
     monkeypatch.setattr(imap_sync, "MAX_BATCH_BYTES", 7000)  # two of these per FETCH
     fetched: list[int] = []
-    real_store = imap_sync._store_batch
+    real_fetch = imap_sync._fetch
 
-    def spy(client: Any, cfg: Any, engine: Engine, batch: list[int], ckpt: Any) -> int:
+    def spy(client: Any, cfg: Any, batch: list[int]) -> list[tuple[int, bytes]]:
         fetched.append(len(batch))
-        return real_store(client, cfg, engine, batch, ckpt)
+        return real_fetch(client, cfg, batch)
 
-    monkeypatch.setattr(imap_sync, "_store_batch", spy)
+    monkeypatch.setattr(imap_sync, "_fetch", spy)
 
     assert poll_once(mailbox_config(batch_size=50).imap[0], engine) == 12
     assert fetched == [2] * 6
