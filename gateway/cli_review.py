@@ -96,6 +96,11 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("review: needs an interactive terminal", file=sys.stderr)
         return 2
+    return open_review(config)
+
+
+def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
+    """Run the review UI on `config`'s database until the rep quits."""
     import review_tui
 
     try:
@@ -103,7 +108,7 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         review_tui.run(
             config.database_url,
             actor=config.actor,
-            ops=list(config.review.ops),
+            ops=list(config.review.ops if ops is None else ops),
             bulk_ops_threshold=config.review.bulk_ops_threshold,
             lease_minutes=config.review.lease_minutes,
             refresh_seconds=config.review.refresh_seconds,

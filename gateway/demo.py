@@ -95,19 +95,7 @@ def run_demo(*, workdir: Path, open_ui: bool = True) -> int:
         print("demo: not a terminal, so the review UI was not opened")
         print(f"demo: open it with: supportgate --config {config_path} review")
         return 0
-    try:
-        import review_tui
-    except ImportError:
-        print("demo: the review UI is not installed")
-        return 0
-    review_tui.run(
-        config.database_url,
-        actor=config.actor,
-        ops=[config.actor],
-        bulk_ops_threshold=config.review.bulk_ops_threshold,
-        lease_minutes=config.review.lease_minutes,
-        refresh_seconds=config.review.refresh_seconds,
-        page_size=config.review.page_size,
-        from_address=config.sender.from_address,
-    )
-    return 0
+    from gateway.cli_review import open_review
+
+    # In the demo you are the whole team, ops role included.
+    return open_review(config, ops=[config.actor])

@@ -205,6 +205,8 @@ def _decode_payload(payload: bytes, charset: str | None, defects: list[str]) -> 
 
 
 def _cap_text(text: str, defects: list[str]) -> str:
+    # Line endings arrive as CRLF from SMTP and bare CR from old clients; keep one kind.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > MAX_TEXT_CHARS:
         defects.append(f"body text cut at {MAX_TEXT_CHARS} characters")
         return text[:MAX_TEXT_CHARS]
