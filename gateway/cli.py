@@ -151,10 +151,18 @@ def _is_mbox(path: Path) -> bool:
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     engine = open_engine(config)
     if args.imap:
-        from gateway.imap import backfill
+        from gateway.imap import ImapError, backfill
 
-        since = date.fromisoformat(args.since) if args.since else None
-        stored = backfill(config, engine, args.imap, since=since, progress=True)
+        try:
+            since = date.fromisoformat(args.since) if args.since else None
+        except ValueError:
+            print(f"ingest: --since expects YYYY-MM-DD, got {args.since!r}", file=sys.stderr)
+            return 2
+        try:
+            stored = backfill(config, engine, args.imap, since=since, progress=True)
+        except ImapError as exc:
+            print(f"error: imap {args.imap}: {exc}", file=sys.stderr)
+            return 1
         print(f"imap {args.imap}: {stored} new message(s) stored")
         return 0
     if not args.paths:
@@ -255,6 +263,9 @@ def collect_status(engine: Engine) -> dict[str, Any]:
                 "last_sync_at": m.last_sync_at.isoformat() if m.last_sync_at else None,
                 "last_error": m.last_error,
                 "last_error_at": m.last_error_at.isoformat() if m.last_error_at else None,
+                # The error row is kept for the record; a later successful sync heals it.
+                "failing": m.last_error_at is not None
+                and (m.last_sync_at is None or m.last_error_at > m.last_sync_at),
             }
             for m in mailboxes
         ],
@@ -290,7 +301,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     for item in report["failed_sends"]:
         print(f"  send #{item['id']} {item['state']}: {item['error']}")
     for mb in report["mailboxes"]:
-        line = f"imap {mb['mailbox']}/{mb['folder']}: last sync {mb['last_sync_at'] or 'never'}"
+        health = "FAILING" if mb["failing"] else "ok"
+        last_sync = mb["last_sync_at"] or "never"
+        line = f"imap {mb['mailbox']}/{mb['folder']}: {health}; last sync {last_sync}"
         if mb["last_error"]:
             line += f"; last error {mb['last_error_at']}: {mb['last_error']}"
         print(line)
