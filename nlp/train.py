@@ -41,6 +41,7 @@ from nlp.calibration import (
 from nlp.intent import (
     CHAR_NGRAMS,
     FORMAT_VERSION,
+    MAX_CHARS,
     WORD_NGRAMS,
     IntentModel,
     LinearTextModel,
@@ -332,7 +333,7 @@ def calibrate(
 
 def data_hash(rows: Sequence[tuple[str, str]], seed: int, settings: TrainSettings) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([seed, asdict(settings), FORMAT_VERSION]).encode())
+    digest.update(json.dumps([seed, asdict(settings), FORMAT_VERSION, MAX_CHARS]).encode())
     for text, label in rows:
         digest.update(label.encode("utf-8") + b"\x00" + text.encode("utf-8") + b"\x01")
     return digest.hexdigest()
@@ -350,6 +351,7 @@ def _meta(
     return {
         "format": FORMAT_VERSION,
         "version": version,
+        "max_chars": MAX_CHARS,
         "labels": list(labels),
         "spacy_weight": weight,
         "temperature": temperature,
