@@ -88,6 +88,10 @@ class LinearTextModel:
             vocabulary={t: i for i, t in enumerate(self.char_vocab)},
             dtype=np.float64,
         )
+        # The vectorizers validate a given vocabulary lazily on first use; do it now so
+        # concurrent first predictions never race on that state.
+        self._word.transform([""])
+        self._char.transform([""])
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
         word = _tfidf(self._word.transform(texts), self.word_idf)

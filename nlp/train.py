@@ -207,8 +207,11 @@ def fit_linear(
         sublinear_tf=True,
         max_features=settings.max_char_features,
     )
-    word.fit(texts)
-    char.fit(texts)
+    try:
+        word.fit(texts)
+        char.fit(texts)
+    except ValueError as exc:  # e.g. no text has a single word of two letters
+        raise LabelledDataError(f"cannot build features from the training texts: {exc}") from exc
     model = LinearTextModel(
         word_vocab=_vocab_list(word.vocabulary_),
         word_idf=np.asarray(word.idf_, dtype=np.float64),

@@ -130,6 +130,13 @@ def test_training_needs_two_labels(tmp_path: Path) -> None:
         train_model([], out_dir=tmp_path / "m", progress=False)
 
 
+def test_texts_without_words_are_a_clear_error(tmp_path: Path) -> None:
+    rows = [("?", "x"), ("!", "y"), ("-", "x"), (".", "y")]
+    with pytest.raises(LabelledDataError, match="cannot build features"):
+        train_model(rows, out_dir=tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()
+
+
 def test_stratified_split_holds_out_every_label() -> None:
     fit, held = stratified_split(ROWS, 0.15, seed=0)
     assert {label for _, label in held} == {"billing", "outage", "login"}
