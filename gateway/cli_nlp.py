@@ -70,7 +70,10 @@ def cmd_train(args: argparse.Namespace, config: Config) -> int:
     print(f"model written to {report.out_dir}")
     print(f"version      {report.version}")
     print(f"labels       {len(report.labels)}: {', '.join(report.labels)}")
-    print(f"rows         {report.n_train} train, {report.n_heldout} held out for calibration")
+    rows = f"{report.n_train} train, {report.n_heldout} held out for calibration"
+    if report.refit:
+        rows += f", then refitted on all {report.n_train + report.n_heldout}"
+    print(f"rows         {rows}")
     print(f"temperature  {report.temperature:.3f}  textcat weight {report.spacy_weight:.2f}")
     for name in ("heldout", "test"):
         m = report.metrics.get(name)

@@ -94,6 +94,8 @@ class TrainReport:
     spacy_weight: float
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    # True when the written model was refitted on train + held-out rows.
+    refit: bool = False
 
 
 def train_model(
@@ -151,6 +153,7 @@ def train_model(
         spacy_weight=weight,
         seconds=round(time.perf_counter() - started, 3),
         metrics=metrics,
+        refit=bool(settings.refit and held_rows),
     )
 
 

@@ -52,6 +52,7 @@ def trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, P
     assert f"model written to {out}" in text
     assert "labels       2: billing, outage" in text
     assert "temperature" in text and "heldout" in text and "ECE" in text
+    assert "10 train, 2 held out for calibration, then refitted on all 12" in text
     return config, out
 
 
