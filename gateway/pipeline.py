@@ -23,7 +23,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gateway import headers as h
 from gateway.config import Config
@@ -65,6 +65,15 @@ class Context:
     kb_error: str = ""
 
     def analyse(self, parsed: ParsedMessage) -> Analysis | None:
+        analyzer = self._get_analyzer()
+        return None if analyzer is None else analyzer.analyse(parsed)  # type: ignore[no-any-return]
+
+    def analyse_many(self, parsed: list[ParsedMessage]) -> list[Analysis] | None:
+        """One model call for a whole batch (several times cheaper per message)."""
+        analyzer = self._get_analyzer()
+        return None if analyzer is None else list(analyzer.analyse_many(parsed))
+
+    def _get_analyzer(self) -> Any:
         try:
             from nlp.analyse import Analyzer, AnalyzerSettings  # type: ignore[import-not-found]
         except ImportError:
@@ -84,8 +93,7 @@ class Context:
                     max_compression_ratio=nlp_cfg.max_compression_ratio,
                 )
             )
-        result: Analysis = self._analyzer.analyse(parsed)
-        return result
+        return self._analyzer
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -115,8 +123,11 @@ class AnalysisRunner:
         ids = claim_messages(
             self.ctx.engine, worker=self.worker, limit=self.ctx.config.runner.batch_size
         )
+        prepared = prepare(self.ctx, ids)
         for message_pk in ids:
-            process_message(self.ctx, message_pk, actor=self.worker)
+            process_message(
+                self.ctx, message_pk, actor=self.worker, prepared=prepared.get(message_pk)
+            )
         if ids:
             self._prune_rates()
         return len(ids)
@@ -131,23 +142,89 @@ class AnalysisRunner:
             prune_rates(session, now=utcnow())
 
 
-def process_message(ctx: Context, message_pk: int, *, actor: str) -> None:
+@dataclass(frozen=True)
+class Prepared:
+    """The pure part of a message's pipeline, computed outside any write transaction."""
+
+    raw: bytes
+    parsed: ParsedMessage
+    analysis: Analysis | None
+
+
+def prepare(ctx: Context, message_pks: list[int]) -> dict[int, Prepared | Exception]:
+    """Parse and analyse claimed messages before the write transaction opens.
+
+    Parsing and the models take milliseconds per message; holding SQLite's write lock
+    meanwhile would stall the SMTP front door and the IMAP pollers, so only the quick
+    bookkeeping happens inside the transaction. The analysis is batched (one model call
+    for the batch); a failure there falls back to one message at a time so one bad
+    message cannot take its neighbours down with it.
+    """
+    if not message_pks:
+        return {}
+    with Session(ctx.engine) as session:
+        raws = dict(
+            session.exec(
+                select(Message.id, RawMessage.data)
+                .join(RawMessage, col(RawMessage.sha256) == col(Message.sha256))
+                .where(col(Message.id).in_(message_pks))
+            ).all()
+        )
+    out: dict[int, Prepared | Exception] = {}
+    parsed: dict[int, ParsedMessage] = {}
+    cap = ctx.config.parse.max_attachment_bytes
+    for pk in message_pks:
+        data = raws.get(pk)
+        if data is None:
+            out[pk] = ParseError(f"raw bytes of message {pk} missing")
+            continue
+        try:
+            parsed[pk] = parse_message(data, max_attachment_bytes=cap)
+        except Exception as exc:
+            out[pk] = (
+                exc if isinstance(exc, ParseError) else ParseError(f"{type(exc).__name__}: {exc}")
+            )
+    pks = list(parsed)
+    try:
+        analyses: list[Analysis | None] | None = list(
+            ctx.analyse_many([parsed[pk] for pk in pks]) or []
+        )
+    except Exception:
+        log.warning("batched analysis failed; analysing one message at a time", exc_info=True)
+        analyses = None
+    for i, pk in enumerate(pks):
+        data = raws[pk]
+        if analyses is not None:
+            out[pk] = Prepared(data, parsed[pk], analyses[i] if i < len(analyses) else None)
+            continue
+        try:
+            out[pk] = Prepared(data, parsed[pk], ctx.analyse(parsed[pk]))
+        except Exception as exc:
+            out[pk] = exc
+    return out
+
+
+def process_message(
+    ctx: Context, message_pk: int, *, actor: str, prepared: Prepared | Exception | None = None
+) -> None:
     """Run the pipeline on one claimed message; shunt it on any failure."""
     try:
+        prep = prepared if prepared is not None else prepare(ctx, [message_pk])[message_pk]
+        if isinstance(prep, Exception):
+            raise prep
         with session_scope(ctx.engine) as session:
             message = session.get(Message, message_pk)
             if message is None or message.state != MessageState.ANALYSING:
                 return
-            raw, parsed = step_parse(ctx, session, message)
-            verdict = step_screen(ctx, session, message, parsed, raw)
+            step_record_parse(session, message, prep.parsed)
+            verdict = step_screen(ctx, session, message, prep.parsed, prep.raw)
             if verdict is not None:
-                step_suppress(session, message, parsed, verdict, actor=actor)
+                step_suppress(session, message, prep.parsed, verdict, actor=actor)
                 return
-            ticket = step_thread(ctx, session, message, parsed, actor=actor)
-            analysis = step_analyse(ctx, parsed)
-            step_store_analysis(session, message, analysis)
-            suggestions = step_suggest(ctx, parsed, analysis)
-            step_draft(ctx, session, message, ticket, parsed, analysis, suggestions)
+            ticket = step_thread(ctx, session, message, prep.parsed, actor=actor)
+            step_store_analysis(session, message, prep.analysis)
+            suggestions = step_suggest(ctx, prep.parsed, prep.analysis)
+            step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, suggestions)
             set_state(session, message, MessageState.DRAFTED, actor=actor)
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
@@ -161,16 +238,11 @@ def process_message(ctx: Context, message_pk: int, *, actor: str) -> None:
         )
 
 
-def step_parse(ctx: Context, session: Session, message: Message) -> tuple[bytes, ParsedMessage]:
-    raw = session.get(RawMessage, message.sha256)
-    if raw is None:
-        raise ParseError(f"raw bytes {message.sha256} missing")
-    parsed = parse_message(raw.data, max_attachment_bytes=ctx.config.parse.max_attachment_bytes)
+def step_record_parse(session: Session, message: Message, parsed: ParsedMessage) -> None:
     message.parsed = summary(parsed)
     message.from_addr = message.from_addr or parsed.from_addr or None
     message.subject = message.subject or parsed.subject or None
     session.add(message)
-    return raw.data, parsed
 
 
 def step_screen(
@@ -217,10 +289,6 @@ def step_thread(
 ) -> Ticket:
     ticket, _signal = assign_ticket(session, message, parsed, actor=actor)
     return ticket
-
-
-def step_analyse(ctx: Context, parsed: ParsedMessage) -> Analysis | None:
-    return ctx.analyse(parsed)
 
 
 def step_store_analysis(session: Session, message: Message, analysis: Analysis | None) -> None:
