@@ -200,6 +200,10 @@ class IntentModel:
         if linear.coef.shape[0] != len(labels):
             raise IntentModelError(f"intent model directory {directory}: label count mismatch")
         weight = float(meta["spacy_weight"])
+        if not float(meta["temperature"]) > 0 or not 0.0 <= weight <= 1.0:
+            raise IntentModelError(
+                f"intent model directory {directory}: temperature or weight out of range"
+            )
         textcat = _load_textcat(directory / "textcat", labels) if weight > 0 else None
         return cls(
             labels=labels,

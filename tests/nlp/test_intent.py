@@ -185,3 +185,11 @@ def test_unknown_format_is_a_clear_error(model_copy: Path) -> None:
     (model_copy / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(IntentModelError, match="unsupported format 99"):
         IntentModel.load(model_copy)
+
+
+def test_out_of_range_calibration_is_a_clear_error(model_copy: Path) -> None:
+    meta = json.loads((model_copy / "meta.json").read_text())
+    meta["temperature"] = 0
+    (model_copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IntentModelError, match="temperature or weight out of range"):
+        IntentModel.load(model_copy)
