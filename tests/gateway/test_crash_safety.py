@@ -7,6 +7,7 @@ clients are sending, restarted, and the database must then hold every message on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -100,10 +101,8 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None
                 acked.add((cid, n))
             pending.pop(0)
         if conn is not None:
-            try:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
     for t in threads:

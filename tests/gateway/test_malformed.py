@@ -67,12 +67,14 @@ def test_every_nasty_message_is_stored_then_parsed_or_shunted(make_config, engin
             assert msg.state in {"drafted", "suppressed", "shunted"}, f"{name}: {msg.state}"
             if msg.state == "shunted":
                 assert msg.error, f"{name}: shunted without a reason"
-    by_name = {}
+    by_name: dict[str, Message] = {}
     with Session(engine) as session:
         for name, pk in pks.items():
-            by_name[name] = session.get(Message, pk)
+            row = session.get(Message, pk)
+            assert row is not None
+            by_name[name] = row
     assert by_name["empty.eml"].state == "shunted"
-    assert "empty" in by_name["empty.eml"].error
+    assert "empty" in (by_name["empty.eml"].error or "")
     assert by_name["garbage.eml"].state in {"shunted", "drafted"}
     for readable in ("no_message_id.eml", "broken_boundary.eml", "unknown_charset.eml",
                      "eight_bit_headers.eml", "nul_bytes.eml", "html_only.eml",
