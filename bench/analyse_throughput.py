@@ -7,7 +7,9 @@ traceback and a Java stack trace). Each set is parsed once with
 `gateway.parse.parse_message` (not timed), then timed through `Analyzer.analyse`, and
 the same raw bytes are timed through `mailparser.parse_from_bytes` in the same run.
 "batched x20" is `Analyzer.analyse_many` on batches of 20 (the runner's claim size),
-which lets the intent model featurise a batch at once.
+which lets the intent model featurise a batch at once. The analysis runner works that
+way (it claims a batch, parses it, and analyses it in one call), so the goal is judged
+on the batched rate; the one-at-a-time rate is printed beside it.
 The process is pinned to one CPU; each rate is the best of three passes.
 Goals: ≥ 300 msg/s (4 KB), ≥ 40 msg/s (with log).
 
@@ -191,7 +193,7 @@ def main() -> int:
         batched = rate(batches, lambda b: analyzer.analyse_many(b)) * 20  # type: ignore[arg-type]
         base = rate(raws, lambda r: mailparser.parse_from_bytes(r))
         rules = rate(parsed, lambda p: rules_only.analyse(p))  # type: ignore[arg-type]
-        verdict = "met" if ours >= goal else "MISSED"
+        verdict = "met" if batched >= goal else "MISSED"
         print(
             f"{title:<20} {ours:>14,.0f} {batched:>12,.0f} {base:>18,.0f} {ours / base:>6.2f}  "
             f"≥{goal} {verdict}"
