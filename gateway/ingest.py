@@ -52,7 +52,7 @@ class IngestItem:
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
+def _statements(dialect: str) -> tuple[Any, Any, Any, Any, Any]:
     """Statements built once per dialect and executed with lists of parameter dicts.
 
     Building `.values(...)` per message costs more than the SQLite commit itself, so the
@@ -67,7 +67,11 @@ def _statements(dialect: str) -> tuple[Any, Any, Any, Any]:
     find = select(msg_t.c.dedupe_key, msg_t.c.id).where(
         msg_t.c.dedupe_key.in_(bindparam("keys", expanding=True))
     )
-    return put_raw, msg_t.insert(), find, audit_t.insert()
+    # One message (the usual SMTP case): insert-or-skip and learn the id in one statement.
+    put_one = (
+        insert(msg_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(msg_t.c.id)
+    )
+    return put_raw, msg_t.insert(), find, audit_t.insert(), put_one
 
 
 def ingest(
@@ -95,6 +99,8 @@ def ingest_batch(engine: Engine, items: list[IngestItem]) -> list[IngestResult]:
     back as a duplicate of the stored row.
     """
     facts = [_facts(item.raw) for item in items]
+    if len(items) == 1:
+        return [_store_one(engine, items[0], facts[0])]
     keys = list(dict.fromkeys(f[0] for f in facts))
     try:
         return _store(engine, items, facts, keys)
@@ -110,7 +116,7 @@ def _store(
     facts: list[tuple[str, str, str | None, dict[str, Any]]],
     keys: list[str],
 ) -> list[IngestResult]:
-    put_raw, put_msg, find, put_audit = _statements(engine.dialect.name)
+    put_raw, put_msg, find, put_audit, _ = _statements(engine.dialect.name)
     now = utcnow()
     with engine.begin() as conn:
         known: dict[str, int] = dict(conn.execute(find, {"keys": keys}).all())  # type: ignore[arg-type]
@@ -129,29 +135,42 @@ def _store(
             conn.execute(put_msg, [_message_row(items[i], facts[i], now) for i in fresh.values()])
             stored = dict(conn.execute(find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
             conn.execute(
-                put_audit,
-                [
-                    {
-                        "at": now,
-                        "actor": f"ingest:{items[i].source}"[:200],
-                        "action": "message.received",
-                        "entity_type": "message",
-                        "entity_id": stored[key],
-                        "details": {
-                            "dedupe_key": key,
-                            "size": len(items[i].raw),
-                            "mailbox": items[i].mailbox,
-                        },
-                        "model_version": None,
-                    }
-                    for key, i in fresh.items()
-                ],
+                put_audit, [_audit_row(items[i], key, stored[key], now) for key, i in fresh.items()]
             )
             known.update(stored)
     return [
         IngestResult(int(known[key]), fresh.get(key) != index, key)
         for index, (key, *_rest) in enumerate(facts)
     ]
+
+
+def _store_one(
+    engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
+) -> IngestResult:
+    put_raw, _, find, put_audit, put_one = _statements(engine.dialect.name)
+    key, digest, _mid, _ = fact
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(put_raw, {"sha256": digest, "size": len(item.raw), "data": item.raw})
+        row = conn.execute(put_one, _message_row(item, fact, now)).first()
+        if row is None:
+            # Already stored (possibly by another process a moment ago): a duplicate.
+            existing = dict(conn.execute(find, {"keys": [key]}).all())  # type: ignore[arg-type]
+            return IngestResult(int(existing[key]), True, key)
+        conn.execute(put_audit, _audit_row(item, key, int(row[0]), now))
+        return IngestResult(int(row[0]), False, key)
+
+
+def _audit_row(item: IngestItem, key: str, message_pk: int, now: datetime) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor": f"ingest:{item.source}"[:200],
+        "action": "message.received",
+        "entity_type": "message",
+        "entity_id": message_pk,
+        "details": {"dedupe_key": key, "size": len(item.raw), "mailbox": item.mailbox},
+        "model_version": None,
+    }
 
 
 def _message_row(
