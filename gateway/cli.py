@@ -44,9 +44,16 @@ log = logging.getLogger("supportgate")
 EXTRA_COMMAND_MODULES = ("gateway.cli_nlp", "gateway.cli_review")
 
 
-def open_engine(config: Config) -> Engine:
+def open_engine(config: Config, *, recover_claims: bool = False) -> Engine:
+    """The database, with tables created; runners first hand back abandoned claims."""
     engine = make_engine(config.database_url)
     init_db(engine)
+    if recover_claims:
+        recover(
+            engine,
+            stale_after_seconds=config.runner.stale_after_seconds,
+            max_attempts=config.runner.max_attempts,
+        )
     return engine
 
 
@@ -68,12 +75,7 @@ def build_runners(config: Config, engine: Engine) -> list[Runner]:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    engine = open_engine(config)
-    recover(
-        engine,
-        stale_after_seconds=config.runner.stale_after_seconds,
-        max_attempts=config.runner.max_attempts,
-    )
+    engine = open_engine(config, recover_claims=True)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -202,12 +204,7 @@ def _safe_iter(paths: Sequence[str]) -> Iterator[tuple[str, bytes | None]]:
 
 
 def cmd_process(args: argparse.Namespace, config: Config) -> int:
-    engine = open_engine(config)
-    recover(
-        engine,
-        stale_after_seconds=config.runner.stale_after_seconds,
-        max_attempts=config.runner.max_attempts,
-    )
+    engine = open_engine(config, recover_claims=True)
     runners = build_runners(config, engine)
     if args.until_idle:
         handled = run_until_idle(runners)

@@ -63,7 +63,7 @@ from storage.models import (
     Ticket,
     utcnow,
 )
-from storage.queue import check_transition
+from storage.queue import check_transition, mark_stale_sends_uncertain
 
 log = logging.getLogger(__name__)
 
@@ -456,24 +456,5 @@ def append_sent(cfg: ImapConfig, payload: bytes, when: datetime) -> None:
 
 def recover_uncertain(engine: Engine, *, now: datetime, stale_after: timedelta) -> int:
     """Stale `sending` rows (their sender died) become `uncertain`; never resent."""
-    count = 0
     with session_scope(engine) as session:
-        rows = session.exec(
-            select(Outbox).where(
-                Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < now - stale_after
-            )
-        ).all()
-        for row in rows:
-            row.state = OutboxState.UNCERTAIN
-            row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
-            session.add(row)
-            audit(
-                session,
-                actor="system",
-                action="outbox.uncertain",
-                entity_type="outbox",
-                entity_id=row.id,
-                details={"claimed_by": row.claimed_by},
-            )
-            count += 1
-    return count
+        return mark_stale_sends_uncertain(session, cutoff=now - stale_after)

@@ -184,23 +184,29 @@ def recover_stale(
             msg.claimed_by = None
             msg.claimed_at = None
             session.add(msg)
-        stale_out = session.exec(
-            select(Outbox).where(
-                Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < cutoff
-            )
-        ).all()
-        for row in stale_out:
-            # The sender died mid-send: we cannot know whether the relay accepted it.
-            # Never resend blindly; a human decides (see gateway.sender).
-            row.state = OutboxState.UNCERTAIN
-            row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
-            session.add(row)
-            audit(
-                session,
-                actor="system",
-                action="outbox.uncertain",
-                entity_type="outbox",
-                entity_id=row.id,
-                details={"claimed_by": row.claimed_by},
-            )
+        mark_stale_sends_uncertain(session, cutoff=cutoff)
     return requeued, shunted
+
+
+def mark_stale_sends_uncertain(session: Session, *, cutoff: datetime) -> int:
+    """Outbox rows still `sending` since before `cutoff` become `uncertain`.
+
+    Their sender died mid-send, so we cannot know whether the relay accepted the
+    message. They are never resent blindly; a human decides (see gateway.sender).
+    """
+    rows = session.exec(
+        select(Outbox).where(Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < cutoff)
+    ).all()
+    for row in rows:
+        row.state = OutboxState.UNCERTAIN
+        row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
+        session.add(row)
+        audit(
+            session,
+            actor="system",
+            action="outbox.uncertain",
+            entity_type="outbox",
+            entity_id=row.id,
+            details={"claimed_by": row.claimed_by},
+        )
+    return len(rows)
