@@ -30,7 +30,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy gateway nlp storage review_tui
+	$(BIN)/mypy gateway nlp storage review_tui bench tests
 
 check: lint typecheck test
 
