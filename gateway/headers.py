@@ -33,6 +33,12 @@ def clean(value: str | None, limit: int = 998) -> str:
     """Unfold, drop control characters, trim: safe to store and display as one line."""
     if not value:
         return ""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Raw 8-bit bytes kept as surrogate escapes: no database can store those.
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = _CONTROL.sub(" ", value.replace("\r", " ").replace("\n", " "))
     return " ".join(text.split())[:limit]
 

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, StatementError
 
 from gateway import headers as h
 from storage.models import AuditLog, Message, MessageState, RawMessage, utcnow
@@ -147,15 +147,34 @@ def _store(
 def _store_one(
     engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
 ) -> IngestResult:
+    try:
+        return _insert_one(engine, item, fact)
+    except (OperationalError, InterfaceError, IntegrityError):
+        raise  # the database itself is unwell: the front door must answer 4xx
+    except (StatementError, ValueError) as exc:  # UnicodeError is a ValueError
+        # Something in the extracted header facts cannot be stored (an encoding the
+        # driver refuses, a value out of range). The message itself must not be held
+        # back: store it under its content hash with no header summary; the parser
+        # reads the raw bytes later anyway.
+        log.warning("storing header facts failed (%s); storing the message bare", exc)
+        digest = fact[1]
+        return _insert_one(engine, item, (f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)))
+
+
+def _insert_one(
+    engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
+) -> IngestResult:
     put_raw, _, find, put_audit, put_one = _statements(engine.dialect.name)
     key, digest, _mid, _ = fact
     now = utcnow()
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         conn.execute(put_raw, {"sha256": digest, "size": len(item.raw), "data": item.raw})
         row = conn.execute(put_one, _message_row(item, fact, now)).first()
         if row is None:
             # Already stored (possibly by another process a moment ago): a duplicate.
+            # Roll back so a second copy's bytes are not left behind unreferenced.
             existing = dict(conn.execute(find, {"keys": [key]}).all())  # type: ignore[arg-type]
+            transaction.rollback()
             return IngestResult(int(existing[key]), True, key)
         conn.execute(put_audit, _audit_row(item, key, int(row[0]), now))
         return IngestResult(int(row[0]), False, key)

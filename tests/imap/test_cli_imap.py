@@ -70,3 +70,21 @@ def test_bad_since_date_is_rejected(
     config = _config(tmp_path, dovecot)
     assert main(["--config", str(config), "ingest", "--imap", "support", "--since", "May 1"]) == 2
     assert "--since expects YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_eight_bit_message_id_does_not_hold_back_the_mailbox(
+    dovecot: Dovecot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for var, value in password_env(dovecot).items():
+        monkeypatch.setenv(var, value)
+    odd = (
+        b"From: x@example.org\r\nTo: support@example.com\r\nSubject: caf\xe9\r\n"
+        b"Message-ID: <caf\xe9-2@example.org>\r\nIn-Reply-To: <r\xff@x>\r\n\r\nbody\r\n"
+    )
+    dovecot.append([make_message(1), odd, make_message(3, prefix="urgent")])
+    config = _config(tmp_path, dovecot)
+    assert main(["--config", str(config), "ingest", "--imap", "support"]) == 0
+    assert "imap support: 3 new message(s) stored" in capsys.readouterr().out
