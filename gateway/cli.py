@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from gateway.config import Config, ConfigError, find_config_path, load_config, missing_secrets
 from gateway.ingest import ingest
-from gateway.runner import Runner, recover, run_forever, run_until_idle
+from gateway.runner import RecoveryRunner, Runner, recover, run_forever, run_until_idle
 from storage.db import init_db, make_engine
 from storage.models import (
     AnalysisRecord,
@@ -38,6 +38,7 @@ from storage.models import (
     Outbox,
     utcnow,
 )
+from storage.queue import release_claims
 
 log = logging.getLogger("supportgate")
 
@@ -60,7 +61,15 @@ def open_engine(config: Config, *, recover_claims: bool = False) -> Engine:
 def build_runners(config: Config, engine: Engine) -> list[Runner]:
     from gateway.pipeline import AnalysisRunner
 
-    runners: list[Runner] = [AnalysisRunner(config, engine)]
+    runners: list[Runner] = [
+        RecoveryRunner(
+            engine,
+            stale_after_seconds=config.runner.stale_after_seconds,
+            max_attempts=config.runner.max_attempts,
+            interval=max(config.runner.stale_after_seconds / 2, 1.0),
+        ),
+        AnalysisRunner(config, engine),
+    ]
     if config.sender.enabled:
         try:
             from gateway.sender import SenderRunner
@@ -117,9 +126,27 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             controller.stop()
         for thread in threads:
             thread.join(timeout=10)
+        if runners_thread_alive(threads):
+            log.warning("runners still busy at shutdown; their claims are handed back")
+        # Whatever this process still holds goes straight back to the queue rather than
+        # waiting `stale_after_seconds` for recovery in the next process.
+        released = release_claims(engine, worker_prefix=worker_prefix())
+        if released:
+            log.info("handed back %d claimed message(s)", released)
         engine.dispose()
     print("supportgate: stopped", flush=True)
     return 0
+
+
+def runners_thread_alive(threads: list[threading.Thread]) -> bool:
+    return any(t.name == "runners" and t.is_alive() for t in threads)
+
+
+def worker_prefix() -> str:
+    """What every runner of this process puts in front of its worker name."""
+    from gateway.pipeline import worker_prefix as prefix
+
+    return prefix()
 
 
 # --- ingest ----------------------------------------------------------------------------

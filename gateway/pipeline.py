@@ -110,13 +110,18 @@ class Context:
         return self._kb
 
 
+def worker_prefix() -> str:
+    """host:pid: — unique to this process, so its claims can be told apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
+
+
 class AnalysisRunner:
     """Claims `received` messages and runs the pipeline on each."""
 
     def __init__(self, config: Config, engine: Engine, *, worker: str | None = None) -> None:
         self.name = "analysis"
         self.ctx = Context(config=config, engine=engine)
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:analysis"
+        self.worker = worker or f"{worker_prefix()}analysis"
         self._pruned_at = -PRUNE_EVERY_SECONDS
 
     def run_once(self) -> int:
@@ -214,8 +219,12 @@ def process_message(
             raise prep
         with session_scope(ctx.engine) as session:
             message = session.get(Message, message_pk)
-            if message is None or message.state != MessageState.ANALYSING:
-                return
+            if (
+                message is None
+                or message.state != MessageState.ANALYSING
+                or message.claimed_by != actor
+            ):
+                return  # handed back (or recovered and claimed by another runner)
             step_record_parse(session, message, prep.parsed)
             verdict = step_screen(ctx, session, message, prep.parsed, prep.raw)
             if verdict is not None:

@@ -36,6 +36,36 @@ def recover(engine: Engine, *, stale_after_seconds: int, max_attempts: int) -> N
         log.warning("recovered stale claims: %d requeued, %d shunted", requeued, shunted)
 
 
+class RecoveryRunner:
+    """Hands back claims abandoned by dead runners, every `interval` seconds.
+
+    Recovery at start-up alone is not enough: a runner restarted seconds after a crash
+    finds claims that are not yet stale and would never look at them again.
+    """
+
+    def __init__(
+        self, engine: Engine, *, stale_after_seconds: int, max_attempts: int, interval: float
+    ) -> None:
+        self.name = "recovery"
+        self.engine = engine
+        self.stale_after_seconds = stale_after_seconds
+        self.max_attempts = max_attempts
+        self.interval = interval
+        self._last = time.monotonic()
+
+    def run_once(self) -> int:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return 0
+        self._last = now
+        recover(
+            self.engine,
+            stale_after_seconds=self.stale_after_seconds,
+            max_attempts=self.max_attempts,
+        )
+        return 0  # never keeps the loop busy
+
+
 def run_until_idle(runners: Sequence[Runner], *, max_rounds: int = 1_000_000) -> int:
     """Run every runner until a full round handles nothing; return items handled."""
     total = 0
