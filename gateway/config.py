@@ -201,6 +201,47 @@ _CHOICES: dict[tuple[str, str], set[str]] = {
 }
 
 
+# Numbers that would silently stop or misdirect work (a batch of 0, a port of 70000).
+_RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("smtp", "port"): (1, 65535),
+    ("smtp", "max_message_size"): (1024, None),
+    ("imap", "port"): (1, 65535),
+    ("imap", "batch_size"): (1, None),
+    ("imap", "poll_interval"): (0.05, None),
+    ("imap", "idle_renew_seconds"): (1, 29 * 60),
+    ("runner", "batch_size"): (1, None),
+    ("runner", "poll_interval"): (0.01, None),
+    ("runner", "stale_after_seconds"): (10, None),
+    ("runner", "max_attempts"): (1, None),
+    ("parse", "max_attachment_bytes"): (1024, None),
+    ("nlp", "max_log_bytes"): (1024, None),
+    ("nlp", "max_compression_ratio"): (1, None),
+    ("kb", "max_suggestions"): (0, None),
+    ("screen", "max_per_sender_per_hour"): (1, None),
+    ("screen", "max_per_thread_per_hour"): (1, None),
+    ("sender", "port"): (1, 65535),
+    ("sender", "max_attempts"): (1, None),
+    ("sender", "backoff_base_seconds"): (0, None),
+    ("sender", "backoff_max_seconds"): (0, None),
+    ("sender", "timeout_seconds"): (0.1, None),
+    ("sender", "max_per_minute"): (1, None),
+    ("review", "bulk_ops_threshold"): (0, None),
+    ("review", "lease_minutes"): (1, None),
+    ("review", "refresh_seconds"): (0, None),
+    ("review", "page_size"): (1, 10_000),
+}
+
+
+def _check_range(section: str, key: str, value: Any, where: str) -> None:
+    bounds = _RANGES.get((section.split(" ")[0], key))
+    if bounds is None:
+        return
+    low, high = bounds
+    if value < low or (high is not None and value > high):
+        wanted = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise ConfigError(f"{where}: must be {wanted}, got {value!r}")
+
+
 def _check_type(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is bool:
@@ -244,7 +285,8 @@ def _build(cls: type, data: Any, section: str) -> Any:
     for key, value in data.items():
         where = f"[{section}] {key}"
         values[key] = _check_type(value, hints[key], where)
-        choices = _CHOICES.get((section, key))
+        _check_range(section, key, values[key], where)
+        choices = _CHOICES.get((section.split(" ")[0], key))
         if choices and values[key] not in choices:
             raise ConfigError(f"{where}: must be one of {', '.join(sorted(choices))}")
     return cls(**values)
@@ -290,6 +332,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
         raise ConfigError("[smtp] require_starttls needs tls_cert and tls_key")
     if smtp.auth_required and not (smtp.auth_username and smtp.auth_password_env):
         raise ConfigError("[smtp] auth_required needs auth_username and auth_password_env")
+    sender = config.sender
+    if sender.username and not sender.password_env:
+        raise ConfigError("[sender] username needs password_env (the relay password's variable)")
     if not 0.0 <= config.nlp.abstain_threshold <= 1.0:
         raise ConfigError("[nlp] abstain_threshold must be between 0 and 1")
     return config

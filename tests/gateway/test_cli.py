@@ -85,6 +85,14 @@ def test_ingest_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixt
         ("[[imap]]\nname = 'x'\nusername = 'u'\n", "set password_env"),
         ("[sender]\ntls = 'ssl'\n", "must be one of implicit, none, starttls"),
         ("not toml = = =\n", "invalid TOML"),
+        ("[runner]\nbatch_size = 0\n", "[runner] batch_size: must be at least 1, got 0"),
+        ("[smtp]\nport = 70000\n", "[smtp] port: must be between 1 and 65535"),
+        ("[review]\npage_size = 0\n", "[review] page_size: must be between 1 and 10000"),
+        (
+            "[[imap]]\nname = 'x'\nusername = 'u'\npassword_env = 'P'\ntls = 'ssl'\n",
+            "[imap #1] tls: must be one of implicit, none, starttls",
+        ),
+        ("[sender]\nusername = 'relay'\n", "[sender] username needs password_env"),
     ],
 )
 def test_check_config_says_exactly_what_is_wrong(
