@@ -17,7 +17,14 @@ Delivery guarantee — an outbox row is never sent twice:
   message body was transmitted — also ends in `uncertain`, not in a retry.
 * Errors the relay stated before accepting the body (4xx at MAIL/RCPT/DATA, refused
   connection) are safe to retry and get exponential backoff; 5xx replies mark the row
-  `failed` with the server's reply.
+  `failed` with the server's reply. Any other exception inside a send ends the same
+  way: `uncertain` once DATA has begun, otherwise a retry with backoff.
+
+Addresses go on the wire as SMTP can carry them: an internationalised domain as
+punycode, and a non-ASCII local part only over a relay that offers SMTPUTF8 (the
+message is then serialised with UTF-8 headers); without it the row fails with that
+reason before MAIL FROM. Message-ID, In-Reply-To and References are never
+RFC 2047-encoded, however long the ids, or mail clients would not thread the reply.
 
 So delivery is at-most-once per outbox row; the price is that a crash inside the small
 window between "250 OK" and our commit needs a human decision. The Message-ID is fixed
@@ -41,8 +48,9 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
@@ -82,6 +90,47 @@ class Outcome:
     refused: tuple[str, ...] = ()
 
 
+_ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+
+
+def _fold_ids(name: str, value: str, width: int, linesep: str) -> str | None:
+    """`Name: <id> <id>`, folded only between ids; None if not an id header of ASCII ids.
+
+    The stdlib folds In-Reply-To and References as unstructured text and turns an id
+    longer than the line (Exchange ids pass 100 characters) into RFC 2047 encoded
+    words, which no mail client threads on. An id may make a line long (RFC 5322
+    allows 998), but it must stay verbatim.
+    """
+    if name.lower() not in _ID_HEADERS:
+        return None
+    ids = str(value).split()
+    if not ids or not all(i.isascii() for i in ids):
+        return None
+    lines = [f"{name}: {ids[0]}"]
+    for msgid in ids[1:]:
+        if len(lines[-1]) + 1 + len(msgid) > width:
+            lines.append("")
+        lines[-1] += f" {msgid}"
+    return linesep.join(lines) + linesep
+
+
+class WirePolicy(email.policy.EmailPolicy):
+    """`email.policy.SMTP`, except that message-id headers are folded by `_fold_ids`."""
+
+    def fold(self, name: str, value: str) -> str:
+        folded = _fold_ids(name, value, self.max_line_length or 998, self.linesep)
+        return folded if folded is not None else super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        folded = _fold_ids(name, value, self.max_line_length or 998, self.linesep)
+        return folded.encode("ascii") if folded is not None else super().fold_binary(name, value)
+
+
+WIRE = WirePolicy(linesep="\r\n")
+# RFC 6532: with SMTPUTF8 the headers carry UTF-8 as is (addresses cannot be encoded).
+WIRE_UTF8 = WIRE.clone(utf8=True)
+
+
 def bracketed(msgid: str) -> str:
     bare = msgid.strip().strip("<>")
     return f"<{bare}>"
@@ -99,11 +148,46 @@ def signature(cfg: SenderConfig, rep_name: str) -> str:
     return cfg.signature.replace("{rep_name}", rep_name).replace("{from_name}", cfg.from_name)
 
 
+def envelope_address(addr: str) -> str:
+    """`addr` as SMTP carries it: an internationalised domain becomes punycode.
+
+    A non-ASCII local part has no ASCII form; only a relay offering SMTPUTF8 takes it.
+    """
+    local, at, domain = h.clean(addr).rpartition("@")
+    if not at or domain.isascii():
+        return f"{local}{at}{domain}"
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"{domain!r} is not a valid internationalised domain name") from exc
+    return f"{local}@{ascii_domain}"
+
+
+def envelope(row: Outbox, cfg: SenderConfig) -> tuple[str, list[str]]:
+    """Envelope sender and recipients of an outbox row, as they go on the wire."""
+    return envelope_address(cfg.from_address), [envelope_address(a) for a in row.to_addrs]
+
+
+def smtputf8_needed_by(sender: str, recipients: list[str]) -> str | None:
+    """Whose address needs SMTPUTF8 ("recipient" or "sender address"), if anyone's."""
+    if not all(r.isascii() for r in recipients):
+        return "recipient"
+    return None if sender.isascii() else "sender address"
+
+
 def build_message(row: Outbox, cfg: SenderConfig, *, now: datetime) -> EmailMessage:
-    """The RFC 5322 message for an outbox row, exactly as it will be sent."""
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = formataddr((cfg.from_name, cfg.from_address))
-    msg["To"] = ", ".join(h.clean(a) for a in row.to_addrs)
+    """The RFC 5322 message for an outbox row; `as_bytes()` gives it exactly as sent."""
+    sender, rcpts = envelope(row, cfg)
+    utf8 = smtputf8_needed_by(sender, rcpts) is not None
+    msg = EmailMessage(policy=WIRE_UTF8 if utf8 else WIRE)
+    # Under SMTPUTF8 the customer sees addresses as written; otherwise in ASCII form,
+    # since an address in an encoded word is no address at all.
+    shown_from = h.clean(cfg.from_address) if utf8 else sender
+    local, at, domain = shown_from.rpartition("@")
+    if not at:
+        local, domain = domain, ""
+    msg["From"] = Address(display_name=cfg.from_name, username=local, domain=domain)
+    msg["To"] = ", ".join([h.clean(a) for a in row.to_addrs] if utf8 else rcpts)
     subject = h.clean(row.subject)
     if row.ticket_id is not None and f"[#{row.ticket_id}]" not in subject:
         subject = f"{subject} [#{row.ticket_id}]".strip()
@@ -168,18 +252,32 @@ def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfi
         return Outcome(TEMPORARY, f"sender not configured: {exc}")
     except (OSError, smtplib.SMTPException) as exc:
         return Outcome(TEMPORARY, f"cannot reach relay {cfg.host}:{cfg.port}: {exc}")
+    except Exception as exc:  # no message was offered yet: safe to retry
+        return Outcome(TEMPORARY, f"unexpected error before the message was sent: {_name(exc)}")
     try:
         return _transaction(smtp, payload, sender, recipients)
     finally:
         try:
             smtp.quit()
-        except (OSError, smtplib.SMTPException):
+        except Exception:
             smtp.close()
+
+
+def _name(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _transaction(smtp: smtplib.SMTP, payload: bytes, sender: str, rcpts: list[str]) -> Outcome:
     try:
-        code, resp = smtp.mail(sender)
+        options: list[str] = []
+        needed_by = smtputf8_needed_by(sender, rcpts)
+        if needed_by is not None:
+            if not smtp.has_extn("smtputf8"):
+                return Outcome(
+                    PERMANENT, f"{needed_by} needs SMTPUTF8, which the relay does not offer"
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if smtp.has_extn("8bitmime") else ["SMTPUTF8"]
+        code, resp = smtp.mail(sender, options)
         if code != 250:
             return _status(code, resp)
         refused: dict[str, tuple[int, str]] = {}
@@ -196,6 +294,8 @@ def _transaction(smtp: smtplib.SMTP, payload: bytes, sender: str, rcpts: list[st
         return Outcome(TEMPORARY, f"relay disconnected before the message was sent: {exc}")
     except (OSError, smtplib.SMTPException) as exc:
         return Outcome(TEMPORARY, f"relay error before the message was sent: {exc}")
+    except Exception as exc:  # DATA not begun: nothing was sent, safe to retry
+        return Outcome(TEMPORARY, f"unexpected error before the message was sent: {_name(exc)}")
     try:
         code, resp = smtp.data(payload)
     except smtplib.SMTPDataError as exc:  # the relay said no, in words: nothing was taken
@@ -203,6 +303,8 @@ def _transaction(smtp: smtplib.SMTP, payload: bytes, sender: str, rcpts: list[st
     except (OSError, smtplib.SMTPException) as exc:
         # The body may have reached the relay; resending could duplicate it.
         return Outcome(AMBIGUOUS, f"connection lost during DATA, outcome unknown: {exc}")
+    except Exception as exc:  # the same doubt, whatever failed
+        return Outcome(AMBIGUOUS, f"error during DATA, outcome unknown: {_name(exc)}")
     if code != 250:
         return _status(code, resp)
     return Outcome(SENT, _reply_text(code, resp), tuple(sorted(refused)))
@@ -291,12 +393,12 @@ class SenderRunner:
             return
         now = utcnow()
         try:
-            payload = build_message(row, self.cfg, now=now).as_bytes(policy=email.policy.SMTP)
+            sender, rcpts = envelope(row, self.cfg)
+            payload = build_message(row, self.cfg, now=now).as_bytes()
         except Exception as exc:  # nothing was sent: a clear failure, not a stuck claim
-            detail = f"cannot build the message: {type(exc).__name__}: {exc}"
-            self._finish(row_id, Outcome(PERMANENT, detail))
+            self._finish(row_id, Outcome(PERMANENT, f"cannot build the message: {_name(exc)}"))
             return
-        outcome = deliver(payload, self.cfg.from_address, list(row.to_addrs), self.cfg)
+        outcome = deliver(payload, sender, rcpts, self.cfg)
         log.info("outbox %s: %s %s", row_id, outcome.kind, outcome.detail[:200])
         # A SIGKILL here leaves the row `sending`; recovery makes it `uncertain`.
         self._finish(row_id, outcome, payload=payload, now=now)

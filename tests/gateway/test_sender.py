@@ -2,7 +2,9 @@
 
 Headers and body as sent, retries with backoff on 451 and on a relay that is down,
 failure recorded on 550, the per-minute cap, and no duplicate when the sender is
-SIGKILLed between the SMTP transaction and the database commit.
+SIGKILLed between the SMTP transaction and the database commit. Long Exchange
+Message-IDs go out verbatim; internationalised addresses go out as punycode or over
+SMTPUTF8, or fail clearly; an unexpected error never leaves a row in `sending`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import shutil
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -60,6 +63,7 @@ class SinkHandler:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.mail_options: list[list[str]] = []
         self.replies: list[str] = []
         self.on_message: Callable[[bytes], None] | None = None
         self.lock = threading.Lock()
@@ -69,6 +73,7 @@ class SinkHandler:
             if self.replies:
                 return self.replies.pop(0)
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.mail_options.append(list(envelope.mail_options))
         if self.on_message is not None:
             self.on_message(envelope.content)
         return "250 2.0.0 queued"
@@ -83,11 +88,11 @@ class SinkHandler:
 
 
 @contextmanager
-def running_sink() -> Iterator[tuple[SinkHandler, int]]:
+def running_sink(**smtp_params: Any) -> Iterator[tuple[SinkHandler, int]]:
     """A real aiosmtpd relay on 127.0.0.1 with a scriptable handler; stopped on exit."""
     handler = SinkHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_params)
     controller.start()
     try:
         yield handler, port
@@ -620,3 +625,163 @@ def test_unbuildable_row_fails_clearly_instead_of_hanging_in_sending(
     assert stored.state == OutboxState.FAILED
     assert stored.last_error == "cannot build the message: ValueError: header cannot be encoded"
     assert handler.messages == []
+
+
+# An Exchange Online Message-ID: longer than a 78-character header line on its own.
+EXCHANGE_MID = (
+    "DB9PR08MB6634A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C1D2E3F4A5B6C7D8E9"
+    "@DB9PR08MB6634.eurprd08.prod.outlook.com"
+)
+
+
+def header_lines(raw: bytes, name: str) -> list[str]:
+    """One header's physical lines as they crossed the wire, the first with its name."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8")
+    lines = head.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.lower().startswith(f"{name.lower()}:"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (" ", "\t"):
+        end += 1
+    return lines[start:end]
+
+
+def test_long_exchange_message_id_is_sent_verbatim_so_the_reply_threads(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    outbox_id = released(engine, customer_mid=EXCHANGE_MID)
+    assert SenderRunner(sender_config(make_config, port), engine).run_once() == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+
+    raw = handler.messages[0][2]
+    assert header_lines(raw, "In-Reply-To") == [f"In-Reply-To: <{EXCHANGE_MID}>"]
+    references = header_lines(raw, "References")
+    assert not any("=?" in line for line in references)
+    # Folded, if at all, only between ids: each line holds whole ids and nothing else.
+    ids = [piece for line in references for piece in line.removeprefix("References:").split()]
+    assert ids == ["<earlier@customer.example>", f"<{EXCHANGE_MID}>"]
+    assert max(len(line) for line in raw.splitlines()) <= 998
+    (msg,) = handler.parsed()
+    assert msg["In-Reply-To"] == f"<{EXCHANGE_MID}>"
+    assert msg["Message-ID"] == outbox(engine, outbox_id).message_id
+
+
+@pytest.fixture
+def ascii_sink() -> Iterator[tuple[SinkHandler, int]]:
+    """A relay without SMTPUTF8 (aiosmtpd's Controller offers it unless told not to)."""
+    with running_sink(enable_SMTPUTF8=False) as started:
+        yield started
+
+
+def test_idn_domain_is_sent_as_punycode(
+    engine: Engine, make_config: Callable[..., Config], ascii_sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = ascii_sink
+    outbox_id = released(engine, to="ada@exämple.de")
+    assert SenderRunner(sender_config(make_config, port), engine).run_once() == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    _, rcpts, raw = handler.messages[0]
+    assert rcpts == ["ada@xn--exmple-cua.de"]
+    assert handler.mail_options == [[]]  # plain ASCII SMTP: no extension needed
+    # The header names the same address; an encoded word would not be an address.
+    assert header_lines(raw, "To") == ["To: ada@xn--exmple-cua.de"]
+
+
+def test_non_ascii_local_part_is_sent_over_smtputf8_when_the_relay_offers_it(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    with running_sink(enable_SMTPUTF8=True) as (handler, port):
+        outbox_id = released(engine, to="jörg@exämple.de")
+        assert SenderRunner(sender_config(make_config, port), engine).run_once() == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    _, rcpts, raw = handler.messages[0]
+    assert rcpts == ["jörg@xn--exmple-cua.de"]
+    assert "SMTPUTF8" in handler.mail_options[0]
+    assert header_lines(raw, "To") == ["To: jörg@exämple.de"]
+    (msg,) = handler.parsed()
+    assert msg["Subject"] == f"Re: API returns 503 [#{outbox(engine, outbox_id).ticket_id}]"
+    assert BODY in msg.get_content().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(
+    ("to", "from_address", "reason"),
+    [
+        ("jörg@exämple.de", "support@example.com", "recipient"),
+        ("ada@customer.example", "sörvice@example.com", "sender address"),
+    ],
+)
+def test_non_ascii_local_part_fails_clearly_when_the_relay_lacks_smtputf8(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    ascii_sink: tuple[SinkHandler, int],
+    to: str,
+    from_address: str,
+    reason: str,
+) -> None:
+    handler, port = ascii_sink
+    config = sender_config(make_config, port, from_address=from_address)
+    outbox_id = released(engine, to=to)
+    runner = SenderRunner(config, engine)
+    assert runner.run_once() == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.FAILED
+    assert row.last_error == f"{reason} needs SMTPUTF8, which the relay does not offer"
+    assert handler.messages == []
+    with Session(engine) as session:
+        draft = session.get(Draft, row.draft_id)
+        assert draft is not None and draft.state == DraftState.FAILED
+    assert runner.run_once(utcnow() + timedelta(days=1)) == 0
+
+
+def test_unexpected_error_before_data_is_retried_with_backoff(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler, port = sink
+    outbox_id = released(engine)
+
+    def broken_rcpt(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        raise RuntimeError("client fault at RCPT")
+
+    # Fault injection: the address cases that used to raise here are handled above.
+    monkeypatch.setattr(smtplib.SMTP, "rcpt", broken_rcpt)
+    runner = SenderRunner(sender_config(make_config, port), engine)
+    start = utcnow()
+    assert runner.run_once(start) == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.PENDING and row.attempts == 1
+    assert row.last_error is not None and "RuntimeError: client fault at RCPT" in row.last_error
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at - start >= timedelta(seconds=30)
+    assert handler.messages == []
+
+    monkeypatch.undo()
+    assert runner.run_once(start + timedelta(seconds=31)) == 1
+    assert outbox(engine, outbox_id).state == OutboxState.SENT
+    assert len(handler.messages) == 1
+
+
+def test_unexpected_error_during_data_is_uncertain_not_retried(
+    engine: Engine,
+    make_config: Callable[..., Config],
+    sink: tuple[SinkHandler, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler, port = sink
+    outbox_id = released(engine)
+    original = smtplib.SMTP.data
+
+    def data_then_fault(self: smtplib.SMTP, msg: bytes) -> tuple[int, bytes]:
+        original(self, msg)  # the relay has the message
+        raise RuntimeError("client fault after the body")
+
+    monkeypatch.setattr(smtplib.SMTP, "data", data_then_fault)
+    runner = SenderRunner(sender_config(make_config, port), engine)
+    assert runner.run_once() == 1
+    row = outbox(engine, outbox_id)
+    assert row.state == OutboxState.UNCERTAIN
+    assert row.last_error is not None and "outcome unknown" in row.last_error
+    assert runner.run_once(utcnow() + timedelta(days=1)) == 0
+    assert len(handler.messages) == 1
