@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
+import logging
 import re
 import tarfile
 import zipfile
@@ -470,6 +471,8 @@ def make_template_miner(sim_th: float = 0.7, depth: int = 4) -> TemplateMiner:
     config.drain_depth = depth
     config.drain_max_children = 100
     config.parametrize_numeric_tokens = True
+    # drain3 announces every new miner at INFO; we make one per attachment.
+    logging.getLogger("drain3.template_miner").setLevel(logging.WARNING)
     return TemplateMiner(persistence_handler=None, config=config)
 
 
