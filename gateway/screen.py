@@ -16,6 +16,13 @@ drafting, each message passes a short list of named checks, most specific first:
 6. loop        — a per-sender and per-thread hourly rate limit, which stops loops even
                  when every header lies.
 
+The loop counters count each message in the hour it was written, not the hour it is
+processed: a backlog after an outage, or an IMAP folder synced for the first time, must
+not look like a flood. The Date header is believed when it lies in the week before the
+message arrived (15 minutes of clock skew allowed); otherwise the arrival time counts. A
+loop is written in real time, so it still lands in one hour. Counters are upserts (one
+statement), so runners counting the same sender at once both succeed.
+
 Body text is never a screening signal: a customer who writes "this is an automatic
 reply to your question" is a customer. Each verdict carries a kind and a sentence a rep
 can read; the pipeline stores it as the message's suppression reason. A bounce is also
@@ -25,14 +32,17 @@ linked to the outbox row it reports on and marks that delivery failed.
 from __future__ import annotations
 
 import email
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import Message as EmailMessage
 
 from flufl.bounce import all_failures
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from gateway import headers as h
@@ -78,6 +88,9 @@ _MSGID_LINE = re.compile(r"^message-id:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULT
 _SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ -][^\n]{3,160}")
 _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Mail-Autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "auto_reply"}
+# How far a Date header may precede the message's arrival, or run ahead of it, and count.
+DATE_MAX_AGE = timedelta(days=7)
+DATE_MAX_SKEW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +116,22 @@ def screen(
     config: Config,
     now: datetime,
     raw: bytes | None = None,
+    received_at: datetime | None = None,
 ) -> ScreenVerdict | None:
-    """The first check that matches, or None for mail a human should answer."""
+    """The first check that matches, or None for mail a human should answer.
+
+    `received_at` is the message's arrival; if not given, it is taken from the stored
+    row of `raw` when the session holds it, else `now`.
+    """
     tree = _mime_tree(raw) if raw is not None else None
     static = classify(parsed, tree=tree, own_addresses=config.own_addresses())
     if static is not None:
         return static
     if _is_own_message_id(session, parsed.message_id):
         return ScreenVerdict(OWN_MAIL, f"Message-ID {parsed.message_id} is one we sent")
-    return check_rate(parsed, session=session, config=config, now=now)
+    if received_at is None and raw is not None:
+        received_at = _loaded_arrival(session, raw)
+    return check_rate(parsed, session=session, config=config, now=now, received_at=received_at)
 
 
 def classify(
@@ -351,45 +371,91 @@ def thread_key(parsed: ParsedMessage) -> str:
     return f"thread:{parsed.from_addr.lower()}:{subject}"[:998]
 
 
-def bump(session: Session, key: str, now: datetime) -> int:
-    """Add one to `key`'s counter in the current hour and return the new count."""
-    window = now.replace(minute=0, second=0, microsecond=0)
-    row = session.exec(
-        select(SenderRate).where(SenderRate.key == key, SenderRate.window_start == window)
-    ).first()
-    if row is None:
-        row = SenderRate(key=key[:998], window_start=window, count=0)
-    row.count += 1
-    session.add(row)
-    session.flush()
-    return row.count
+def _loaded_arrival(session: Session, raw: bytes) -> datetime | None:
+    """Arrival time of the stored message with these bytes, if the session holds its row.
+
+    The pipeline loads the row before screening, so no query is needed; the bytes' hash
+    names the row exactly (ingest stores each distinct message once).
+    """
+    digest = hashlib.sha256(raw).hexdigest()
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Message) and obj.sha256 == digest and obj.direction == "inbound":
+            return obj.received_at
+    return None
+
+
+def message_time(parsed: ParsedMessage, arrived: datetime) -> datetime:
+    """The time a message counts in: its Date header if plausible, else its arrival."""
+    date = parsed.date
+    if date is not None:
+        date = date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+        if arrived - DATE_MAX_AGE <= date <= arrived + DATE_MAX_SKEW:
+            return date
+    return arrived
+
+
+def bump(session: Session, key: str, at: datetime) -> int:
+    """Add one to `key`'s counter in the UTC hour of `at` and return the new count."""
+    key = key[:998]  # the column's width: look up what is stored
+    window = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    table = SenderRate.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"loop counters need SQLite or PostgreSQL, not {dialect}")
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(table)
+        .values(key=key, window_start=window, count=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.key, table.c.window_start],
+            set_={"count": table.c["count"] + 1},
+        )
+        .returning(table.c["count"])
+    )
+    return int(session.execute(stmt).scalar_one())
 
 
 def check_rate(
-    parsed: ParsedMessage, *, session: Session, config: Config, now: datetime
+    parsed: ParsedMessage,
+    *,
+    session: Session,
+    config: Config,
+    now: datetime,
+    received_at: datetime | None = None,
 ) -> ScreenVerdict | None:
-    """Count this message against its sender and thread; a loop past either limit."""
+    """Count this message against its sender and thread; a loop past either limit.
+
+    The hour is that of `message_time`, with `received_at` (else `now`) as the arrival.
+    """
     limits = config.screen
+    at = message_time(parsed, received_at or now)
+    hour = f"the hour from {at.astimezone(UTC):%Y-%m-%d %H}:00 UTC"
     sender = parsed.from_addr.lower() or "(no sender)"
-    per_sender = bump(session, f"sender:{sender}", now)
-    per_thread = bump(session, thread_key(parsed), now)
+    per_sender = bump(session, f"sender:{sender}", at)
+    per_thread = bump(session, thread_key(parsed), at)
     if per_sender > limits.max_per_sender_per_hour:
         return ScreenVerdict(
             LOOP,
-            f"{sender} sent {per_sender} messages this hour "
+            f"{sender} sent {per_sender} messages in {hour} "
             f"(limit {limits.max_per_sender_per_hour}): possible mail loop",
         )
     if per_thread > limits.max_per_thread_per_hour:
         return ScreenVerdict(
             LOOP,
-            f"{per_thread} messages in this thread this hour "
+            f"{per_thread} messages in this thread in {hour} "
             f"(limit {limits.max_per_thread_per_hour}): possible mail loop",
         )
     return None
 
 
-def prune_rates(session: Session, *, now: datetime, keep: timedelta = timedelta(days=1)) -> int:
-    """Delete counters older than `keep`; returns how many went."""
+def prune_rates(
+    session: Session, *, now: datetime, keep: timedelta = DATE_MAX_AGE + timedelta(days=1)
+) -> int:
+    """Delete counters older than `keep`; returns how many went.
+
+    Messages count in the hour of their Date, up to `DATE_MAX_AGE` back, so a counter
+    is kept that long (and a day more) while a backlog may still add to it.
+    """
     old = session.exec(select(SenderRate).where(col(SenderRate.window_start) < now - keep)).all()
     for row in old:
         session.delete(row)

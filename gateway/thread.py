@@ -11,6 +11,14 @@ are tried strongest first and the one that matched is stored on the message:
 4. `new`         — otherwise a new ticket. Equal subjects alone never join tickets:
                    "Help" from two customers is two problems.
 
+A subject token is only a hint, not a credential: ticket ids are small sequential
+numbers, other helpdesks write `[#1234]` too, and anyone can guess one. So a token joins
+only mail from someone already on that ticket — the same address as its customer or as
+the sender of any of its inbound mail, or failing that the same company domain (never a
+free-mail domain, where a shared domain says nothing). Ids outside PostgreSQL's integer
+range are never ours. A token passed over is recorded (signal `new:token-ignored` and a
+`thread.token_ignored` audit row), so a rep can still merge by hand.
+
 Our own outbound messages count: the sender stores each sent reply as an outbound
 `Message`, and a released-but-unsent `Outbox` row is consulted too, so a very quick
 customer reply still finds its ticket. New mail on a ticket marks the draft that was
@@ -20,7 +28,9 @@ waiting for review stale, because it answers a conversation that has moved on.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from nlp.types import ParsedMessage
@@ -31,8 +41,24 @@ IN_REPLY_TO = "in-reply-to"
 REFERENCES = "references"
 SUBJECT_TOKEN = "subject-token"
 NEW = "new"
+TOKEN_IGNORED = "new:token-ignored"
 
-TOKEN = re.compile(r"\[#(\d{1,18})\]")
+TOKEN = re.compile(r"\[#(\d+)\]")
+# Ticket ids are PostgreSQL integers; a larger id is not ours (and raises there if looked up).
+MAX_TICKET_ID = 2**31 - 1
+OUT_OF_RANGE = "out of range"
+NOT_A_PARTICIPANT = "sender is not on the ticket"
+# A domain shared with a ticket's participant says nothing on these.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+        "yahoo.com", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
+        "protonmail.com", "pm.me", "web.de", "mail.com", "fastmail.com", "zoho.com",
+        "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "tutanota.com",
+    }
+)  # fmt: skip
+# Providers with one domain per country or generic suffix: gmx.de, yahoo.co.uk, hotmail.fr.
+FREE_MAIL_BRANDS = frozenset({"gmx", "yahoo", "hotmail", "outlook", "live", "aol", "yandex"})
 _PENDING = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
 # A References header can be arbitrarily long; only the root and the newest ids count.
 MAX_REFERENCES = 100
@@ -91,40 +117,117 @@ def _newest_reference_ticket(
     return None
 
 
-def subject_ticket(session: Session, subject: str) -> int | None:
-    """The ticket named by the last `[#id]` token in the subject, if it exists."""
-    for match in reversed(TOKEN.findall(subject or "")):
-        ticket = session.get(Ticket, int(match))
-        if ticket is not None:
-            return int(ticket.id or 0)
-    return None
+@dataclass(frozen=True, slots=True)
+class IgnoredToken:
+    """A `[#id]` subject token that did not join its ticket, and why."""
+
+    token: str
+    reason: str
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketMatch:
+    ticket_id: int | None
+    signal: str
+    ignored: tuple[IgnoredToken, ...] = ()
+
+
+def is_free_mail(domain: str) -> bool:
+    domain = domain.strip().lower().rstrip(".")
+    if domain in FREE_MAIL_DOMAINS:
+        return True
+    brand, _, suffix = domain.partition(".")
+    labels = suffix.split(".")
+    return brand in FREE_MAIL_BRANDS and len(labels) <= 2 and all(0 < len(x) <= 3 for x in labels)
+
+
+def is_participant(
+    session: Session, ticket: Ticket, sender: str, *, exclude: int | None = None
+) -> bool:
+    """Whether `sender` is on the ticket: same address, or same non-free-mail domain."""
+    sender = sender.strip().lower()
+    _, at, domain = sender.rpartition("@")
+    if not at or not domain:
+        return False
+    stmt = (
+        select(func.lower(col(Message.from_addr)))
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.direction == "inbound",
+            col(Message.from_addr).is_not(None),
+        )
+        .distinct()
+    )
+    if exclude is not None:
+        stmt = stmt.where(col(Message.id) != exclude)
+    known = {str(a).strip() for a in session.exec(stmt).all() if a}
+    if ticket.customer_addr:
+        known.add(ticket.customer_addr.strip().lower())
+    if sender in known:
+        return True
+    return not is_free_mail(domain) and any(a.rpartition("@")[2] == domain for a in known)
+
+
+def subject_ticket(
+    session: Session, subject: str, sender: str, *, exclude: int | None = None
+) -> tuple[int | None, tuple[IgnoredToken, ...]]:
+    """The ticket of the last `[#id]` token whose ticket exists and has `sender` on it.
+
+    Also returns the tokens passed over on the way: out of range, or naming a ticket the
+    sender is not on. A token for a ticket that does not exist is simply not ours.
+    """
+    ignored: list[IgnoredToken] = []
+    for token in reversed(TOKEN.findall(subject or "")):
+        digits = token.lstrip("0")
+        number = int(digits) if 0 < len(digits) <= 10 else 0  # no int() of a huge string
+        if not 1 <= number <= MAX_TICKET_ID:
+            ignored.append(IgnoredToken(token[:40], OUT_OF_RANGE))
+            continue
+        ticket = session.get(Ticket, number)
+        if ticket is None:
+            continue
+        if not is_participant(session, ticket, sender, exclude=exclude):
+            ignored.append(IgnoredToken(token, NOT_A_PARTICIPANT, number))
+            continue
+        return number, tuple(ignored)
+    return None, tuple(ignored)
+
+
+def match_ticket(
+    session: Session, parsed: ParsedMessage, *, exclude: int | None = None
+) -> TicketMatch:
+    """The ticket by the rules above, with any subject tokens that were passed over."""
+    if parsed.in_reply_to:
+        found = ticket_for_message_id(session, parsed.in_reply_to, exclude=exclude)
+        if found is not None:
+            return TicketMatch(found, IN_REPLY_TO)
+    found = _newest_reference_ticket(session, parsed.references, exclude=exclude)
+    if found is not None:
+        return TicketMatch(found, REFERENCES)
+    found, ignored = subject_ticket(session, parsed.subject, parsed.from_addr, exclude=exclude)
+    if found is not None:
+        return TicketMatch(found, SUBJECT_TOKEN, ignored)
+    return TicketMatch(None, TOKEN_IGNORED if ignored else NEW, ignored)
 
 
 def find_ticket(
     session: Session, parsed: ParsedMessage, *, exclude: int | None = None
 ) -> tuple[int | None, str]:
     """(ticket id, signal) by the rules above; (None, "new") if nothing matched."""
-    if parsed.in_reply_to:
-        found = ticket_for_message_id(session, parsed.in_reply_to, exclude=exclude)
-        if found is not None:
-            return found, IN_REPLY_TO
-    found = _newest_reference_ticket(session, parsed.references, exclude=exclude)
-    if found is not None:
-        return found, REFERENCES
-    found = subject_ticket(session, parsed.subject)
-    if found is not None:
-        return found, SUBJECT_TOKEN
-    return None, NEW
+    match = match_ticket(session, parsed, exclude=exclude)
+    return match.ticket_id, match.signal if match.ticket_id is not None else NEW
 
 
 def assign_ticket(
     session: Session, message: Message, parsed: ParsedMessage, *, actor: str = "thread"
 ) -> tuple[Ticket, str]:
     """Attach `message` to its ticket (creating one if new); store and return the signal."""
-    ticket_id, signal = find_ticket(session, parsed, exclude=message.id)
-    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    match = match_ticket(session, parsed, exclude=message.id)
+    signal = match.signal
+    ticket = session.get(Ticket, match.ticket_id) if match.ticket_id is not None else None
     if ticket is None:
-        signal = NEW
+        signal = TOKEN_IGNORED if match.ignored else NEW
         ticket = Ticket(
             subject=parsed.subject,
             customer_addr=parsed.from_addr or message.envelope_from,
@@ -142,6 +245,22 @@ def assign_ticket(
     message.ticket_id = ticket.id
     message.thread_signal = signal
     session.add(message)
+    if match.ignored:
+        audit(
+            session,
+            actor=actor,
+            action="thread.token_ignored",
+            entity_type="message",
+            entity_id=message.id,
+            details={
+                "ticket": ticket.id,
+                "signal": signal,
+                "tokens": [
+                    {"token": t.token, "ticket": t.ticket_id, "reason": t.reason}
+                    for t in match.ignored
+                ],
+            },
+        )
     return ticket, signal
 
 

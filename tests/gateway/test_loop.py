@@ -10,6 +10,8 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from freezegun import freeze_time
@@ -111,3 +113,79 @@ def test_auto_replying_sink_cannot_make_us_send_more_than_the_limit(
     assert cut[0].suppression_reason is not None
     assert cut[0].suppression_reason.startswith("loop: ")
     assert f"limit {limit}" in cut[0].suppression_reason
+
+
+ARRIVAL = datetime(2026, 11, 26, 10, 0, 5, tzinfo=UTC)
+
+
+def backlog_mail(n: int, date: datetime, subject: str) -> bytes:
+    return (
+        f"From: Bot Owner <owner@customer.example>\r\nTo: support@example.com\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <backlog{n}@customer.example>\r\n"
+        f"Date: {format_datetime(date)}\r\n\r\nOur nightly backup of db-{n} fails.\r\n"
+    ).encode()
+
+
+def states_after_one_run(engine: Engine, config: Config, mails: list[bytes]) -> list[Message]:
+    """Ingest `mails` at ARRIVAL (an IMAP first sync, or the queue after an outage) and
+    process them all in one go."""
+    with freeze_time(ARRIVAL, tick=True):
+        pks = [ingest(engine, raw, source="imap").message_pk for raw in mails]
+        run_until_idle([AnalysisRunner(config, engine)])
+    with Session(engine) as session:
+        return [m for pk in pks if (m := session.get(Message, pk)) is not None]
+
+
+def test_backlog_written_over_many_hours_is_not_a_loop(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    # One sender, one thread, thirty mails written an hour apart over the past days.
+    mails = [
+        backlog_mail(n, ARRIVAL - timedelta(hours=n + 1), "Backups failing") for n in range(ROUNDS)
+    ]
+    messages = states_after_one_run(engine, make_config(), mails)
+    assert [m.state for m in messages] == [MessageState.DRAFTED] * ROUNDS
+    assert all(m.suppression_reason is None for m in messages)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        # Thirty mails written within one hour of the outage: a loop, however late we see it.
+        lambda n: ARRIVAL - timedelta(days=2, minutes=59 - n),
+        # Dates that cannot be believed count at arrival: too old, or from the future.
+        lambda n: ARRIVAL - timedelta(days=30, hours=n),
+        lambda n: ARRIVAL + timedelta(hours=n + 1),
+    ],
+    ids=["same-hour", "ancient", "future"],
+)
+def test_mail_counted_in_one_hour_is_still_limited(
+    engine: Engine, make_config: Callable[..., Config], when: Callable[[int], datetime]
+) -> None:
+    config = make_config(screen={"max_per_sender_per_hour": 20, "max_per_thread_per_hour": 100})
+    mails = [backlog_mail(n, when(n), f"Job {n} failed") for n in range(ROUNDS)]
+    messages = states_after_one_run(engine, config, mails)
+    assert [m.state for m in messages] == [MessageState.DRAFTED] * 20 + [
+        MessageState.SUPPRESSED
+    ] * (ROUNDS - 20)
+    for m in messages[20:]:
+        assert m.suppression_reason is not None and m.suppression_reason.startswith("loop: ")
+        assert "limit 20" in m.suppression_reason
+
+
+def test_same_hour_backlog_processed_across_hours_is_still_limited(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    """The count follows the mail's hour, not the runner's: a split run changes nothing."""
+    config = make_config(screen={"max_per_sender_per_hour": 20, "max_per_thread_per_hour": 100})
+    written = ARRIVAL - timedelta(hours=5)
+    mails = [backlog_mail(n, written + timedelta(minutes=n), f"Job {n}") for n in range(ROUNDS)]
+    pks: list[int] = []
+    with freeze_time(ARRIVAL, tick=True) as clock:
+        for part in (mails[:15], mails[15:]):
+            pks += [ingest(engine, raw, source="imap").message_pk for raw in part]
+            run_until_idle([AnalysisRunner(config, engine)])
+            clock.move_to(ARRIVAL + timedelta(hours=2))
+    with Session(engine) as session:
+        states = [m.state for pk in pks if (m := session.get(Message, pk)) is not None]
+    assert states == [MessageState.DRAFTED] * 20 + [MessageState.SUPPRESSED] * 10

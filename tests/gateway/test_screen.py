@@ -10,12 +10,13 @@ import csv
 import hashlib
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from gateway.config import Config
 from gateway.parse import parse_message
@@ -27,11 +28,14 @@ from gateway.screen import (
     OWN_MAIL,
     SYSTEM_SENDER,
     ScreenVerdict,
+    bump,
     link_bounce,
+    message_time,
+    prune_rates,
     screen,
 )
 from storage.db import session_scope
-from storage.models import Message, Outbox, OutboxState, RawMessage, utcnow
+from storage.models import Message, Outbox, OutboxState, RawMessage, SenderRate, utcnow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "screening"
 CORPORA = (
@@ -262,3 +266,85 @@ def test_rate_window_resets_after_an_hour(
     assert results[0] is None
     assert results[1] is not None and results[1].kind == LOOP
     assert results[2] is None
+
+
+def test_keys_longer_than_the_column_count_in_one_row(engine: Engine) -> None:
+    at = utcnow()
+    with session_scope(engine) as session:
+        assert [bump(session, "k" * 1200, at) for _ in range(3)] == [1, 2, 3]
+    with Session(engine) as session:
+        [row] = session.exec(select(SenderRate)).all()
+        assert row.key == "k" * 998 and row.count == 3
+
+
+def test_thread_with_a_very_long_root_reference_is_counted_not_shunted(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"max_per_thread_per_hour": 2})
+    refs = f"References: <{'r' * 1100}@customer.example>\r\n"
+    verdicts = [
+        run_screen(engine, config, mail(f"u{i}@customer.example", "Re: x", n=i, extra=refs))
+        for i in range(3)
+    ]
+    assert verdicts[:2] == [None, None]
+    assert verdicts[2] is not None and verdicts[2].kind == LOOP
+
+
+def dated(raw: bytes, date: datetime) -> bytes:
+    return raw.replace(b"\r\n\r\n", f"\r\nDate: {format_datetime(date)}\r\n\r\n".encode(), 1)
+
+
+ARRIVED = datetime(2026, 11, 26, 10, 20, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("date", "counts_at"),
+    [
+        (ARRIVED - timedelta(days=6, hours=23), ARRIVED - timedelta(days=6, hours=23)),
+        (ARRIVED + timedelta(minutes=14), ARRIVED + timedelta(minutes=14)),
+        (ARRIVED - timedelta(days=7, hours=1), ARRIVED),  # too old to believe
+        (ARRIVED + timedelta(minutes=16), ARRIVED),  # from the future
+        (None, ARRIVED),
+    ],
+)
+def test_message_counts_in_its_date_hour_when_plausible(
+    date: datetime | None, counts_at: datetime
+) -> None:
+    raw = mail("a@customer.example", "s", n=1)
+    parsed = parse_message(dated(raw, date) if date else raw)
+    assert message_time(parsed, ARRIVED) == counts_at
+
+
+def test_window_is_the_utc_hour_of_the_date(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(screen={"max_per_sender_per_hour": 1})
+    india = timezone(timedelta(hours=5, minutes=30))
+    # 10:45 +05:30 is 05:15 UTC: the same UTC hour as 05:50 UTC, not the one from 04:30.
+    dates = [
+        datetime(2026, 11, 26, 10, 45, tzinfo=india),
+        datetime(2026, 11, 26, 5, 50, tzinfo=UTC),
+    ]
+    verdicts = []
+    for i, date in enumerate(dates):
+        parsed = parse_message(dated(mail("x@customer.example", f"s{i}", n=i), date))
+        with session_scope(engine) as session:
+            verdicts.append(
+                screen(parsed, session=session, config=config, now=ARRIVED, received_at=ARRIVED)
+            )
+    assert verdicts[0] is None
+    assert verdicts[1] is not None and verdicts[1].kind == LOOP
+    assert "2026-11-26 05:00 UTC" in verdicts[1].reason
+
+
+def test_backlog_counters_outlive_a_prune(engine: Engine) -> None:
+    now = utcnow()
+    with session_scope(engine) as session:
+        bump(session, "sender:old@customer.example", now - timedelta(days=6, hours=20))
+        bump(session, "sender:older@customer.example", now - timedelta(days=9))
+    with session_scope(engine) as session:
+        assert prune_rates(session, now=now) == 1
+    with Session(engine) as session:
+        assert [r.key for r in session.exec(select(SenderRate)).all()] == [
+            "sender:old@customer.example"
+        ]

@@ -16,9 +16,9 @@ from gateway.parse import parse_message
 from gateway.pipeline import AnalysisRunner
 from gateway.runner import run_until_idle
 from gateway.sender import SenderRunner
-from gateway.thread import find_ticket
+from gateway.thread import NOT_A_PARTICIPANT, OUT_OF_RANGE, find_ticket, is_free_mail
 from storage.db import session_scope
-from storage.models import Draft, DraftState, Message, MessageState, Outbox
+from storage.models import AuditLog, Draft, DraftState, Message, MessageState, Outbox
 from tests.gateway.test_sender import SinkHandler, rep_releases, running_sink, sender_config
 
 
@@ -197,3 +197,102 @@ def test_huge_references_header_still_threads(
     middle = f"References: <root@elsewhere.example> <c1@customer.example> {noise}\r\n"
     reply3 = process(engine, config, customer_mail(4, "Re: x", headers=middle))
     assert reply3.thread_signal == "new"  # beyond the ids we look at: bounded work
+
+
+def token_ignored_audits(engine: Engine, message_pk: int) -> list[AuditLog]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(AuditLog).where(
+                    AuditLog.action == "thread.token_ignored", AuditLog.entity_id == message_pk
+                )
+            ).all()
+        )
+
+
+@pytest.mark.parametrize(
+    "sender", ["heidi@customer.example", "HEIDI@Customer.Example", "bob@customer.example"]
+)
+def test_token_joins_mail_from_the_customer_or_a_colleague(
+    engine: Engine, make_config: Callable[..., Config], sender: str
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1))
+    pending = draft_of(engine, int(first.id or 0))
+    # References stripped by the client; only our token is left.
+    subject = f"RE: Pods OOMKilled after upgrade [#{first.ticket_id}]"
+    reply = process(engine, config, customer_mail(2, subject, sender=sender))
+    assert reply.ticket_id == first.ticket_id
+    assert reply.thread_signal == "subject-token"
+    assert draft_of(engine, int(first.id or 0)).state == DraftState.STALE != pending.state
+    assert token_ignored_audits(engine, int(reply.id or 0)) == []
+
+
+def test_token_joins_a_sender_seen_on_the_ticket_before(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1, sender="heidi@gmail.com"))
+    # A second address of the customer's, added to the conversation by a threaded reply.
+    cc = process(
+        engine,
+        config,
+        customer_mail(
+            2, "Re: x", sender="h.ops@gmail.com", headers="In-Reply-To: <c1@customer.example>\r\n"
+        ),
+    )
+    assert cc.ticket_id == first.ticket_id
+    reply = process(
+        engine, config, customer_mail(3, f"Re: [#{first.ticket_id}]", sender="h.ops@gmail.com")
+    )
+    assert reply.ticket_id == first.ticket_id and reply.thread_signal == "subject-token"
+
+
+@pytest.mark.parametrize(
+    ("customer", "stranger"),
+    [
+        ("heidi@customer.example", "desk@other-helpdesk.example"),
+        # A free-mail domain shared with the customer says nothing.
+        ("heidi@gmail.com", "mallory@gmail.com"),
+        ("heidi@gmx.de", "mallory@gmx.de"),
+    ],
+)
+def test_token_from_an_unrelated_sender_starts_a_new_ticket(
+    engine: Engine, make_config: Callable[..., Config], customer: str, stranger: str
+) -> None:
+    config = make_config()
+    first = process(engine, config, customer_mail(1, sender=customer))
+    pending = draft_of(engine, int(first.id or 0))
+    token = f"[#{first.ticket_id}]"
+    other = process(engine, config, customer_mail(2, f"Re: Invoice {token}", sender=stranger))
+    assert other.ticket_id is not None and other.ticket_id != first.ticket_id
+    assert other.thread_signal == "new:token-ignored"
+    assert other.state == MessageState.DRAFTED
+    # The customer's conversation is untouched: the draft waiting for review stays.
+    assert draft_of(engine, int(first.id or 0)).state == pending.state
+    [row] = token_ignored_audits(engine, int(other.id or 0))
+    assert row.details["ticket"] == other.ticket_id
+    assert row.details["tokens"] == [
+        {"token": str(first.ticket_id), "ticket": first.ticket_id, "reason": NOT_A_PARTICIPANT}
+    ]
+
+
+@pytest.mark.parametrize(
+    "token", ["12345678901", "2147483648", "0", "99999999999999999999999999999999"]
+)
+def test_out_of_range_token_is_ignored(
+    engine: Engine, make_config: Callable[..., Config], token: str
+) -> None:
+    config = make_config()
+    message = process(engine, config, customer_mail(1, f"Re: your order [#{token}]"))
+    assert message.state == MessageState.DRAFTED
+    assert message.thread_signal == "new:token-ignored"
+    [row] = token_ignored_audits(engine, int(message.id or 0))
+    assert row.details["tokens"] == [{"token": token, "ticket": None, "reason": OUT_OF_RANGE}]
+
+
+def test_free_mail_domains() -> None:
+    for domain in ("gmail.com", "Outlook.com", "yahoo.co.uk", "gmx.net", "proton.me", "icloud.com"):
+        assert is_free_mail(domain), domain
+    for domain in ("customer.example", "gmx.example", "outlook.customer.example"):
+        assert not is_free_mail(domain), domain
