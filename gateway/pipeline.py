@@ -270,7 +270,14 @@ def step_screen(
         )
         message.suppression_reason = None
         return None
-    return screen(parsed, session=session, config=ctx.config, now=utcnow(), raw=raw)
+    return screen(
+        parsed,
+        session=session,
+        config=ctx.config,
+        now=utcnow(),
+        raw=raw,
+        received_at=message.received_at,
+    )
 
 
 def step_suppress(
