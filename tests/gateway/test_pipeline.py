@@ -145,7 +145,7 @@ def test_draft_goes_to_reply_to_when_given(
 def test_old_loop_counters_are_pruned(engine: Engine, make_config: Callable[..., Config]) -> None:
     with session_scope(engine) as session:
         session.add(
-            SenderRate(key="sender:old@x", window_start=utcnow() - timedelta(days=3), count=9)
+            SenderRate(key="sender:old@x", window_start=utcnow() - timedelta(days=10), count=9)
         )
     run(engine, make_config(), (SCREENING / "customer_ordinary.eml").read_bytes())
     with Session(engine) as session:
