@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +13,8 @@ import pytest
 from nlp.quotes import strip_quotes, strip_reply, strip_signature
 from nlp.text import html_to_text
 
-REPLIES = Path(__file__).resolve().parents[1] / "fixtures" / "replies"
+ROOT = Path(__file__).resolve().parents[2]
+REPLIES = ROOT / "tests" / "fixtures" / "replies"
 CASES = sorted(p.stem for p in REPLIES.glob("*.txt"))
 # Replies whose signature is only the sender's name need the name to find it.
 SENDERS = {"gmail": "Priya Raman"}
@@ -118,3 +123,102 @@ def test_html_reply_blockquote_becomes_a_quote() -> None:
 def test_broken_html_does_not_raise() -> None:
     for html in ("<div><blockquote>unclosed", "</blockquote></blockquote>x", "<<<>>>", ""):
         assert isinstance(html_to_text(html), str)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "25.11.2026, 14:41, support@example.com:",
+        "25.11.2026, 14:41, (support@example.com):",
+        "25.11.2026, 14:41, support@example.com  :",
+        "25.11.2026, 14:41, Support <support@example.com> :",
+        "25.11.2026, 14:41, Support <support@example.com>))):",
+        "25.11.2026, 14:41, Support<support@example.com>:\t ",
+    ],
+)
+def test_address_colon_forms_are_attributions(line: str) -> None:
+    assert strip_reply(f"Still failing.\n\n{line}\n> Old text\n") == "Still failing."
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "25.11.2026, 14:41, support@example.com    :",  # four spaces are more than \W{0,3}
+        "25.11.2026, 14:41, Support <support@example.com>)))):",
+        "25.11.2026, 14:41, Support <support@example.com> 2:",
+        "25.11.2026 we wrote to support@ about it:",
+        "25.11.2026 we wrote to @support about it:",
+    ],
+)
+def test_a_line_that_only_mentions_an_address_is_kept(line: str) -> None:
+    text = f"Still failing.\n\n{line}\n> Old text\n"
+    assert strip_reply(text) == f"Still failing.\n\n{line}"
+
+
+# Inputs that made a regex backtrack run in a child process with a deadline: a pattern
+# that goes quadratic or worse fails the test at the timeout instead of hanging the
+# suite. The fixed code needs a few seconds at most; the old code ran for minutes.
+CHILD = """
+import json, operator, sys
+from nlp import quotes
+args = json.load(sys.stdin)
+result = operator.attrgetter(args["call"])(quotes)(args["text"])
+json.dump(result if isinstance(result, str) else result is not None, sys.stdout)
+"""
+
+
+def in_child(call: str, text: str) -> object:
+    """`nlp.quotes.<call>(text)` in a fresh interpreter killed after 20 s."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        input=json.dumps({"call": call, "text": text}),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=20,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+ATTRIBUTION = "\n\n25.11.2026, 14:41, Support <support@example.com>:\n> Old text\n"
+
+
+def test_lines_full_of_at_signs_are_kept_and_the_attribution_still_found() -> None:
+    # Each of these lines cost 0.15-0.2 s when every "@" was tried against every later one.
+    lines = ["a@" * 199 + "x1"] * 500 + ["a@" * 190 + "b>abc1:"] * 500
+    reply = "Our import rejects these:\n" + "\n".join(lines)
+    assert in_child("strip_reply", reply + ATTRIBUTION) == reply
+
+
+def test_a_pasted_list_of_addresses_is_kept() -> None:
+    # Benign lines full of addresses: kept whole, and the attribution below still found.
+    addresses = [f"first.last{i}@customer-{i % 7}.example.com" for i in range(500)]
+    lines, line = [], ""
+    for address in addresses:
+        if line and len(line) + len(address) >= 399:
+            lines.append(line)
+            line = ""
+        line += address + ","
+    reply = "Please invite these users:\n" + "\n".join([*lines, line.rstrip(",")])
+    assert in_child("strip_reply", reply + ATTRIBUTION) == reply
+
+
+def test_a_sign_off_word_before_a_long_run_of_spaces_is_not_a_sign_off() -> None:
+    # Two optional whitespace runs side by side made this line quadratic in its length.
+    text = "The export fails.\n\nThanks" + " " * 200_000 + "for nothing, it still fails."
+    assert in_child("strip_reply", text) == text
+
+
+def test_many_address_colon_lines_are_kept_in_linear_time() -> None:
+    # Looking ahead for a quote once copied the rest of the body for each such line.
+    reply = "Sign-ins since Monday:\n" + "\n".join(["25.11.2026 a@b.example:"] * 200_000)
+    assert in_child("strip_reply", reply + ATTRIBUTION) == reply
+
+
+def test_the_wrote_pattern_stays_linear_past_the_line_length_guard() -> None:
+    # `[^:]{0,160}` and `\s*` traded the same spaces: 160 tries per "schrieb" per space.
+    assert in_child("_WROTE_END.search", "schrieb " * 20 + " " * 6_000_000 + "x:") is False
+    assert in_child("_WROTE_END.search", "Am 25.11.2026 schrieb Bob" + " " * 6_000_000 + ":")
