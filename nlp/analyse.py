@@ -36,7 +36,7 @@ from nlp.quotes import strip_reply
 from nlp.text import clean_text, detect_language, html_to_text
 from nlp.types import Analysis, Entity, LogFinding, ParsedMessage
 
-QUOTES_VERSION = "quotes-1"
+QUOTES_VERSION = "quotes-2"
 NEEDS_TRIAGE = "needs_triage"
 # The intent is decided by the opening of a reply, and the shipped model was trained on
 # "subject + body" texts of a few hundred characters; longer input only costs time
