@@ -322,6 +322,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print("drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(report["drafts"].items())))
     if report["outbox"]:
         print("outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(report["outbox"].items())))
+    waiting = report["outbox"].get("pending", 0)
+    if waiting and not config.sender.enabled:
+        print(f"note: [sender] is disabled; {waiting} released repl(ies) wait in the outbox")
     for item in report["failed_sends"]:
         print(f"  send #{item['id']} {item['state']}: {item['error']}")
     for mb in report["mailboxes"]:

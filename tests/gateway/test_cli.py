@@ -141,3 +141,23 @@ def test_demo_runs_end_to_end_without_ui(
     n_samples = len(list(SAMPLES.glob("*.eml")))
     assert f"demo: {n_samples} sample mail(s) accepted by the SMTP front door" in out
     assert "received" not in out.split("messages by state:")[1].split("\n")[0]
+
+
+def test_status_says_when_released_replies_wait_for_a_disabled_sender(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storage.db import init_db, make_engine, session_scope
+    from storage.models import Outbox
+
+    config = write_config(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+    init_db(engine)
+    with session_scope(engine) as session:
+        session.add(
+            Outbox(message_id="<sg-1@example.com>", to_addrs=["c@x.example"], released_by="alice")
+        )
+    engine.dispose()
+    assert main(["--config", str(config), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "outbox: pending 1" in out
+    assert "[sender] is disabled; 1 released repl(ies) wait in the outbox" in out
