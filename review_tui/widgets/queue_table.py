@@ -21,7 +21,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("age", "Age", 6),
     ("sender", "Sender", 24),
     ("subject", "Subject", 32),
-    ("intent", "Intent", 20),
+    ("intent", "Intent", 23),  # "access_permissions 0.99"
     ("state", "State", 12),
     ("holder", "Held by", 10),
     ("bucket", "Bucket", 14),
