@@ -1,7 +1,8 @@
 """Queue transitions: claim, finish, shunt, and recovery of stale claims.
 
-Claims are optimistic compare-and-set updates (`UPDATE … WHERE id=? AND state=?`) and
-only the process whose update changed a row owns it. That works the same on SQLite and
+Claims are compare-and-set updates (`UPDATE … WHERE id=? AND state=?`) and only the
+process whose update changed a row owns it; on PostgreSQL the candidates are picked with
+`FOR UPDATE SKIP LOCKED` so concurrent runners take different rows. That works the same on SQLite and
 PostgreSQL and is safe for several runner processes on one database. A claim that is
 never finished (the process died) is handed back after `stale_after`; a row that keeps
 dying is shunted after `max_attempts` so one poisonous message cannot loop forever.
@@ -56,6 +57,10 @@ def claim_messages(
             .where(Message.state == from_state)
             .order_by(col(Message.id))
             .limit(limit)
+            # PostgreSQL: runners skip rows another runner is claiming instead of queueing
+            # behind its lock. SQLite has no row locks and ignores this (BEGIN IMMEDIATE
+            # already serialises claimers there).
+            .with_for_update(skip_locked=True)
         ).all()
         claimed: list[int] = []
         now = utcnow()
