@@ -27,7 +27,7 @@ from typing import Any
 
 from nlp.types import Entity
 
-RULES_VERSION = "ent-1"
+RULES_VERSION = "ent-2"
 
 LABELS = (
     "HOSTNAME",
@@ -325,6 +325,7 @@ class EntityExtractor:
 
 
 _CHECKED = frozenset({"IP", "VERSION", "HOSTNAME"})
+_PROTOCOLS = ("HTTP/", "HTTPS/", "SPDY/", "RTSP/", "SIP/", "SMTP/")
 
 
 def _valid(label: str, value: str) -> bool:
@@ -336,6 +337,8 @@ def _valid(label: str, value: str) -> bool:
         return True
     if label == "VERSION" and value[:1].isdigit():
         return not _DATE_LIKE.match(value)
+    if label == "VERSION" and value.upper().startswith(_PROTOCOLS):
+        return False  # "GET / HTTP/1.1" names the protocol, not the customer's software
     if label == "HOSTNAME":
         return _looks_like_host(value)
     return True

@@ -97,6 +97,12 @@ def test_dates_are_not_versions() -> None:
     assert "VERSION" not in found.values()
 
 
+def test_protocol_names_are_not_versions() -> None:
+    found = labels_of('"GET /v2/orders HTTP/1.1" 503 from nginx/1.25.3')
+    assert "HTTP/1.1" not in found
+    assert found.get("nginx/1.25.3") == "VERSION"
+
+
 def test_file_names_are_not_hostnames() -> None:
     found = labels_of("see app.log, config.yaml, main.py, dump.tar.gz and os.path.join")
     assert "HOSTNAME" not in found.values()
