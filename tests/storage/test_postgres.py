@@ -100,3 +100,67 @@ def test_pipeline_status_and_export_on_postgres(
     assert status["messages"].get("shunted", 0) == 0
     rows = list(export_rows(pg_engine))
     assert all(r["received_at"].endswith("+00:00") for r in rows)
+
+
+def test_review_release_and_send_on_postgres(
+    pg_engine: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    """The rep's side on PostgreSQL: page the queue, edit, release, and the sender delivers."""
+    from aiosmtpd.controller import Controller
+
+    from gateway.sender import SenderRunner
+    from storage.db import session_scope
+    from storage.models import Draft, Outbox
+    from storage.review import QueueFilter, count_queue, page_queue, release, save_draft
+    from tests.conftest import free_port
+
+    received: list[bytes] = []
+
+    class Sink:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            received.append(envelope.content)  # type: ignore[attr-defined]
+            return "250 OK"
+
+    port = free_port()
+    sink = Controller(Sink(), hostname="127.0.0.1", port=port)
+    sink.start()
+    try:
+        config = parse_config(
+            {
+                "storage": {"url": pg_url},
+                "kb": {"dir": str(SAMPLES.parents[1] / "kb")},
+                "sender": {"enabled": True, "host": "127.0.0.1", "port": port},
+            },
+            base_dir=tmp_path,
+        )
+        ingest(pg_engine, (SAMPLES / "02.eml").read_bytes(), source="file")
+        ingest(pg_engine, (SAMPLES / "06.eml").read_bytes(), source="file")
+        run_until_idle([AnalysisRunner(config, pg_engine)])
+        with Session(pg_engine) as session:
+            assert count_queue(session=session) == 2
+            rows = page_queue(session=session, flt=QueueFilter(search="phone"), limit=10)
+            assert [r.sender for r in rows] == ["tom.becker@northwind.io"]
+            draft = session.get(Draft, rows[0].draft_id)
+            assert draft is not None
+        with session_scope(pg_engine) as session:
+            save_draft(
+                session=session,
+                draft_id=int(draft.id or 0),
+                body="Hi Tom, MFA is reset; enrol a new device.",
+                expected_version=draft.version,
+                actor="alice",
+            )
+        release(
+            engine=pg_engine,
+            draft_ids=[int(draft.id or 0)],
+            actor="alice",
+            from_address="support@example.com",
+        )
+        assert SenderRunner(config, pg_engine).run_once() == 1
+        assert SenderRunner(config, pg_engine).run_once() == 0  # never twice
+        with Session(pg_engine) as session:
+            row = session.exec(select(Outbox)).one()
+        assert row.state == "sent" and row.released_by == "alice"
+        assert len(received) == 1 and b"MFA is reset" in received[0]
+    finally:
+        sink.stop()
