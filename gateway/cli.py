@@ -42,7 +42,7 @@ from storage.queue import release_claims
 
 log = logging.getLogger("supportgate")
 
-EXTRA_COMMAND_MODULES = ("gateway.cli_nlp", "gateway.cli_review")
+EXTRA_COMMAND_MODULES = ("gateway.cli_nlp", "gateway.cli_review", "gateway.patterns")
 
 
 def open_engine(config: Config, *, recover_claims: bool = False) -> Engine:
