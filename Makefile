@@ -38,11 +38,17 @@ check: lint typecheck test
 model: $(STAMP)
 	$(BIN)/python -m nlp.train --data nlp/data/intents.jsonl --out nlp/data/intent_model
 
+# Every benchmark prints ours beside a baseline from the same run. intent_quality.py
+# trains on three public sets (~10 minutes); the others take a minute or two each.
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
-	$(BIN)/python bench/analyse_throughput.py
 	$(BIN)/python bench/imap_backfill.py
+	$(BIN)/python bench/analyse_throughput.py
+	$(BIN)/python bench/quote_accuracy.py
+	$(BIN)/python bench/log_templates.py
+	$(BIN)/python bench/conversations.py
 	$(BIN)/python bench/tui_queue.py
+	$(BIN)/python bench/intent_quality.py
 
 clean:
 	rm -rf $(VENV) demo-work .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,9 @@
 """Queue transitions: claim, finish, shunt, and recovery of stale claims.
 
 Claims are compare-and-set updates (`UPDATE … WHERE id=? AND state=?`) and only the
-process whose update changed a row owns it; on PostgreSQL the candidates are picked with
-`FOR UPDATE SKIP LOCKED` so concurrent runners take different rows. That works the same on SQLite and
-PostgreSQL and is safe for several runner processes on one database. A claim that is
+process whose update changed a row owns it, which is safe for several runner processes
+on one database, SQLite or PostgreSQL; on PostgreSQL the candidates are picked with
+`FOR UPDATE SKIP LOCKED` so concurrent runners take different rows. A claim that is
 never finished (the process died) is handed back after `stale_after`; a row that keeps
 dying is shunted after `max_attempts` so one poisonous message cannot loop forever.
 """
