@@ -12,9 +12,10 @@ Three sets, each trained and tested in this run for both systems:
 
 The baseline is TF-IDF (word 1-2 + char 2-5 grams) + LinearSVC trained on all training
 rows. Ours is `nlp.train.train_model` exactly as `supportgate train` runs it (a held-out
-slice is used for the mixing weight and temperature), plus the per-component accuracies
-of the same fit so the value of each ensemble part is visible. Also reported: training
-time, batch prediction throughput, ECE before and after calibration.
+slice is used for the mixing weights and temperature), plus the per-component accuracies
+of the same fit so the value of each ensemble part is visible ("linear" is the logistic
+regression mixed with the linear SVM when calibration gave the SVM a weight). Also
+reported: training time, batch prediction throughput, ECE before and after calibration.
 
 Run: .venv/bin/python bench/intent_quality.py [--quick] [--sets banking77,clinc150,nlbse]
 """
@@ -77,7 +78,11 @@ def fit_ours(rows: Rows, workdir: Path, name: str) -> tuple[IntentModel, float, 
     started = time.perf_counter()
     report = train_model(rows, out_dir=workdir / name, progress=False, settings=BENCH_SETTINGS)
     seconds = time.perf_counter() - started
-    info = {"spacy_weight": report.spacy_weight, "temperature": round(report.temperature, 3)}
+    info = {
+        "spacy_weight": report.spacy_weight,
+        "svm_weight": report.svm_weight,
+        "temperature": round(report.temperature, 3),
+    }
     return IntentModel.load(workdir / name), seconds, info
 
 

@@ -5,14 +5,17 @@ The model is a small ensemble, stored as one self-describing directory:
 * a spaCy `textcat` (exclusive classes, bag-of-words n-grams) on `spacy.blank("en")`;
 * a linear model (logistic regression) over TF-IDF word 1-2 grams and character 2-5
   grams, which copes with typos, pasted log lines and the non-English minority of
-  support mail far better than word features alone on a few hundred examples.
+  support mail far better than word features alone on a few hundred examples;
+  optionally mixed with a linear SVM over the same features (a different loss makes
+  different mistakes), its margins turned into probabilities by a fitted scale.
 
-Their probabilities are mixed with a weight and then temperature-scaled; both numbers
-were fitted on held-out data at training time and live in `meta.json`. The linear
-part is stored as plain arrays and a vocabulary (never a pickle), so a model trained
-with one scikit-learn version loads with another and nothing executable is loaded
-from disk. `predict` abstains as `needs_triage` when the calibrated top probability
-is below the caller's threshold, but still returns every score as evidence.
+Their probabilities are mixed with weights and then temperature-scaled; all those
+numbers were fitted on held-out data at training time and live in `meta.json` (the SVM
+scale and weight also beside its arrays). The linear part is stored as plain arrays
+and a vocabulary (never a pickle), so a model trained with one scikit-learn version
+loads with another and nothing executable is loaded from disk. `predict` abstains as
+`needs_triage` when the calibrated top probability is below the caller's threshold,
+but still returns every score as evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from nlp.calibration import FloatArray, apply_temperature
 
 NEEDS_TRIAGE = "needs_triage"
 FORMAT_VERSION = 1
+# Text preprocessing: 1 = head + digit collapsing; 2 = also drops markup (code fences,
+# HTML comments, URLs, markdown rules/headers) before taking the head. Models record
+# theirs in meta.json ("preprocess", absent = 1) and predict with it.
+PREPROCESS_VERSION = 2
 DEFAULT_MODEL_DIR = Path(__file__).parent / "data" / "intent_model"
 # Support mail can carry whole log dumps; the head decides the intent (1,500 chars
 # scored as well as 4,000 on long GitHub issues and predicts ~2x faster).
@@ -40,18 +47,36 @@ MAX_CHARS = 1500
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
 _DIGITS = re.compile(r"\d+")
+# Each pattern is linear-time: lazy spans end at the closing token or at the end of the
+# text, so an unclosed fence or comment cannot make the scan quadratic.
+_MARKUP = (
+    (re.compile(r"<!--.*?(?:-->|\Z)", re.S), " "),
+    (re.compile(r"```.*?(?:```|\Z)", re.S), " codeblock "),
+    (re.compile(r"https?://\S+"), " url "),
+    (re.compile(r"`[^`\n]+`"), " code "),
+    (re.compile(r"[#*>`|_\-]{2,}|^#+\s*", re.M), " "),
+)
+# Markup is stripped from at most this much text (then the head is taken).
+_MARKUP_SCAN = 20 * MAX_CHARS
 
 
 class IntentModelError(RuntimeError):
     """A model directory that is missing, incomplete or corrupt; names the directory."""
 
 
-def normalise(text: str, max_chars: int = MAX_CHARS) -> str:
+def normalise(text: str, max_chars: int = MAX_CHARS, preprocess: int = PREPROCESS_VERSION) -> str:
     """What both models see: the head of the text with digit runs collapsed.
 
     Ticket numbers, IPs, sizes and versions vary endlessly but rarely decide an
-    intent; collapsing them keeps the n-gram vocabularies small and general.
+    intent; collapsing them keeps the n-gram vocabularies small and general. From
+    preprocess 2 on, code blocks, HTML comments (issue templates), URLs and markdown
+    decoration are dropped first, so the head holds the author's words rather than a
+    pasted log or template boilerplate.
     """
+    if preprocess >= 2:
+        text = text[:_MARKUP_SCAN]
+        for pattern, replacement in _MARKUP:
+            text = pattern.sub(replacement, text)
     return _DIGITS.sub("0", text[:max_chars])
 
 
@@ -73,6 +98,12 @@ class LinearTextModel:
     char_idf: FloatArray
     coef: FloatArray  # labels x (words + chars)
     intercept: FloatArray
+    # Optional linear SVM over the same features: probabilities are
+    # (1 - svm_weight) * softmax(LR scores) + svm_weight * softmax(svm_scale * margins).
+    svm_coef: FloatArray | None = None
+    svm_intercept: FloatArray | None = None
+    svm_scale: float = 1.0
+    svm_weight: float = 0.0
     _word: CountVectorizer = field(init=False, repr=False)
     _char: CountVectorizer = field(init=False, repr=False)
 
@@ -99,21 +130,32 @@ class LinearTextModel:
         return sp.hstack([word, char], format="csr")
 
     def proba(self, texts: Sequence[str]) -> FloatArray:
-        scores = self.features(texts) @ self.coef.T + self.intercept
-        scores = np.asarray(scores, dtype=np.float64)
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        out: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+        lr_p, svm_p = self.parts(self.features(texts))
+        if svm_p is None or self.svm_weight <= 0:
+            return lr_p
+        out: FloatArray = (1.0 - self.svm_weight) * lr_p + self.svm_weight * svm_p
         return out
 
+    def parts(self, features: sp.csr_matrix) -> tuple[FloatArray, FloatArray | None]:
+        """Logistic-regression probabilities and scaled SVM softmax (None without an SVM)."""
+        lr_p = _softmax(np.asarray(features @ self.coef.T + self.intercept, dtype=np.float64))
+        if self.svm_coef is None or self.svm_intercept is None:
+            return lr_p, None
+        margins = np.asarray(features @ self.svm_coef.T + self.svm_intercept, dtype=np.float64)
+        return lr_p, _softmax(margins * self.svm_scale)
+
     def save(self, directory: Path) -> None:
-        np.savez_compressed(
-            directory / "linear.npz",
-            word_idf=self.word_idf.astype(np.float32),
-            char_idf=self.char_idf.astype(np.float32),
-            coef=self.coef.astype(np.float32),
-            intercept=self.intercept.astype(np.float32),
-        )
+        arrays: dict[str, Any] = {
+            "word_idf": self.word_idf.astype(np.float32),
+            "char_idf": self.char_idf.astype(np.float32),
+            "coef": self.coef.astype(np.float32),
+            "intercept": self.intercept.astype(np.float32),
+        }
+        if self.svm_coef is not None and self.svm_intercept is not None and self.svm_weight > 0:
+            arrays["svm_coef"] = self.svm_coef.astype(np.float32)
+            arrays["svm_intercept"] = self.svm_intercept.astype(np.float32)
+            arrays["svm_scale_weight"] = np.array([self.svm_scale, self.svm_weight])
+        np.savez_compressed(directory / "linear.npz", **arrays)
         vocab = {"word": self.word_vocab, "char": self.char_vocab}
         (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
 
@@ -122,6 +164,7 @@ class LinearTextModel:
         with np.load(directory / "linear.npz", allow_pickle=False) as arrays:
             parts = {k: arrays[k].astype(np.float64) for k in arrays.files}
         vocab = json.loads((directory / "vocab.json").read_text("utf-8"))
+        scale, weight = parts.get("svm_scale_weight", np.array([1.0, 0.0]))
         model = cls(
             word_vocab=list(vocab["word"]),
             word_idf=parts["word_idf"],
@@ -129,11 +172,26 @@ class LinearTextModel:
             char_idf=parts["char_idf"],
             coef=parts["coef"],
             intercept=parts["intercept"],
+            svm_coef=parts.get("svm_coef"),
+            svm_intercept=parts.get("svm_intercept"),
+            svm_scale=float(scale),
+            svm_weight=float(weight),
         )
         width = len(model.word_vocab) + len(model.char_vocab)
         if model.coef.shape[1] != width or len(model.word_idf) != len(model.word_vocab):
             raise ValueError("linear weights do not match the vocabulary")
+        if model.svm_coef is not None and model.svm_coef.shape != model.coef.shape:
+            raise ValueError("SVM weights do not match the vocabulary")
+        if not 0.0 <= model.svm_weight <= 1.0 or not model.svm_scale > 0:
+            raise ValueError("SVM scale or weight out of range")
         return model
+
+
+def _softmax(scores: FloatArray) -> FloatArray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    out: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+    return out
 
 
 def _tfidf(counts: sp.csr_matrix, idf: FloatArray) -> sp.csr_matrix:
@@ -169,6 +227,7 @@ class IntentModel:
         self.directory = directory
         # A model predicts with the preprocessing it was trained with.
         self.max_chars = int(self.meta.get("max_chars", MAX_CHARS))
+        self.preprocess = int(self.meta.get("preprocess", 1 if meta else PREPROCESS_VERSION))
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None) -> IntentModel:
@@ -218,7 +277,7 @@ class IntentModel:
 
     def component_proba(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray | None]:
         """Uncalibrated probabilities of the linear part and the textcat (if used)."""
-        clean = [normalise(t, self.max_chars) for t in texts]
+        clean = [normalise(t, self.max_chars, self.preprocess) for t in texts]
         linear = self.linear.proba(clean)
         if self.textcat is None:
             return linear, None

@@ -2,7 +2,7 @@
 
 Training is deliberately one function with few knobs: a support team retrains from
 its reps' corrections, not from a research notebook. It fits the two ensemble parts
-on most rows, holds out a stratified slice to choose the mixing weight and the
+on most rows, holds out a stratified slice to choose the mixing weights and the
 calibration temperature (so the confidence shown to reps is honest), and writes a
 self-describing directory atomically: a crash mid-way never leaves a half-written
 model where the gateway would load it.
@@ -42,6 +42,7 @@ from nlp.intent import (
     CHAR_NGRAMS,
     FORMAT_VERSION,
     MAX_CHARS,
+    PREPROCESS_VERSION,
     WORD_NGRAMS,
     IntentModel,
     LinearTextModel,
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SVM_WEIGHTS = (0.0, 0.25, 0.5)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class TrainSettings:
     use_textcat: bool = True
     # Candidate textcat weights in the mix; held-out NLL picks one.
     spacy_weights: tuple[float, ...] = WEIGHTS
+    # Candidate weights of the linear SVM inside the linear part; () or (0.0,) skips it.
+    svm_weights: tuple[float, ...] = SVM_WEIGHTS
+    svm_c: float = 1.0
     # After choosing weight and temperature on the held-out slice, refit both parts on
     # every row: small support datasets cannot spare 15% of their examples.
     refit: bool = True
@@ -93,6 +98,7 @@ class TrainReport:
     temperature: float
     spacy_weight: float
     seconds: float
+    svm_weight: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     # True when the written model was refitted on train + held-out rows.
     refit: bool = False
@@ -119,10 +125,19 @@ def train_model(
         linear, textcat = fit_components(fit_rows, labels, settings, seed, step)
         step("calibrating")
         weight, temperature, tried = calibrate(
-            linear, textcat, held_rows, labels, settings.spacy_weights
+            linear, textcat, held_rows, labels, settings.spacy_weights, settings.svm_weights
         )
         version = "intent-" + data_hash(rows, seed, settings)[:12]
-        meta = _meta(version, labels, weight, temperature, len(fit_rows), len(held_rows), settings)
+        meta = _meta(
+            version,
+            labels,
+            weight,
+            temperature,
+            len(fit_rows),
+            len(held_rows),
+            settings,
+            linear.svm_weight,
+        )
         metrics: dict[str, Any] = {"weights_tried": tried}
         if held_rows:
             model = IntentModel(
@@ -138,9 +153,19 @@ def train_model(
         if settings.refit and held_rows:
             step("refitting on all rows")
             keep_textcat = settings.use_textcat and weight > 0
+            svm_weight, svm_scale = linear.svm_weight, linear.svm_scale
             linear, textcat = fit_components(
-                rows, labels, replace(settings, use_textcat=keep_textcat), seed, step
+                rows,
+                labels,
+                replace(
+                    settings,
+                    use_textcat=keep_textcat,
+                    svm_weights=settings.svm_weights if svm_weight > 0 else (),
+                ),
+                seed,
+                step,
             )
+            linear.svm_weight, linear.svm_scale = svm_weight, svm_scale
     meta["metrics"] = metrics
     write_model(out, linear, textcat if weight > 0 else None, meta)
     return TrainReport(
@@ -152,6 +177,7 @@ def train_model(
         temperature=temperature,
         spacy_weight=weight,
         seconds=round(time.perf_counter() - started, 3),
+        svm_weight=linear.svm_weight,
         metrics=metrics,
         refit=bool(settings.refit and held_rows),
     )
@@ -230,15 +256,29 @@ def fit_linear(
         C=settings.c, max_iter=3000, class_weight="balanced", random_state=seed
     )
     clf.fit(features, y)
-    coef = np.asarray(clf.coef_, dtype=np.float64)
-    intercept = np.asarray(clf.intercept_, dtype=np.float64)
-    if len(labels) == 2:
-        # Binary LR keeps one row (for the second class); softmax over [0, w.x + b]
-        # gives the same probabilities, so store both rows and predict uniformly.
+    model.coef, model.intercept = _rows_per_label(clf.coef_, clf.intercept_, len(labels))
+    if any(w > 0 for w in settings.svm_weights):
+        from sklearn.svm import LinearSVC
+
+        svm = LinearSVC(C=settings.svm_c, random_state=seed).fit(features, y)
+        model.svm_coef, model.svm_intercept = _rows_per_label(
+            svm.coef_, svm.intercept_, len(labels)
+        )
+    return model
+
+
+def _rows_per_label(coef: Any, intercept: Any, n_labels: int) -> tuple[FloatArray, FloatArray]:
+    """One weight row per label, also for binary models.
+
+    Binary LR/SVM keep one row (for the second class); softmax over [0, w.x + b] gives
+    the same probabilities (and argmax), so store both rows and predict uniformly.
+    """
+    coef = np.asarray(coef, dtype=np.float64)
+    intercept = np.asarray(intercept, dtype=np.float64)
+    if n_labels == 2 and coef.shape[0] == 1:
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
-    model.coef, model.intercept = coef, intercept
-    return model
+    return coef, intercept
 
 
 def _vocab_list(vocabulary: dict[str, int]) -> list[str]:
@@ -305,41 +345,60 @@ def calibrate(
     held_rows: Sequence[tuple[str, str]],
     labels: Sequence[str],
     weights: Sequence[float] = WEIGHTS,
+    svm_weights: Sequence[float] = SVM_WEIGHTS,
 ) -> tuple[float, float, list[dict[str, float]]]:
-    """Choose the mixing weight and temperature with the lowest held-out NLL."""
+    """Choose the mixing weights and temperature with the lowest held-out NLL.
+
+    Returns the textcat weight and the temperature; the SVM's scale and weight (when
+    the linear part has an SVM) are set on `linear` itself.
+    """
     if textcat is None:
         weights = (0.0,)
+    if linear.svm_coef is None or not svm_weights:
+        svm_weights = (0.0,)
     if not held_rows:
+        linear.svm_weight = 0.0
         return (float(np.median(weights)) if textcat is not None else 0.0), 1.0, []
     texts = [normalise(text) for text, _ in held_rows]
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for _, label in held_rows])
-    linear_p = linear.proba(texts)
+    linear.svm_scale = 1.0
+    lr_p, svm_p = linear.parts(linear.features(texts))
+    if svm_p is not None:
+        # The SVM's margins become probabilities with the scale that fits held-out NLL.
+        linear.svm_scale = 1.0 / fit_temperature(svm_p, y)
+        svm_p = apply_temperature(svm_p, 1.0 / linear.svm_scale)
     spacy_p = textcat_proba(textcat, texts, labels) if textcat is not None else None
     tried: list[dict[str, float]] = []
-    best: tuple[float, float, float] | None = None
-    for weight in weights:
-        probs: FloatArray = mix(linear_p, spacy_p, weight)
-        temperature = fit_temperature(probs, y)
-        loss = smoothed_nll(apply_temperature(probs, temperature), y, default_smoothing(len(y)))
-        accuracy = float(np.mean(probs.argmax(axis=1) == y))
-        tried.append(
-            {
-                "weight": weight,
-                "temperature": round(temperature, 4),
-                "nll": round(loss, 4),
-                "accuracy": round(accuracy, 4),
-            }
-        )
-        if best is None or loss < best[0]:
-            best = (loss, weight, temperature)
+    best: tuple[float, float, float, float] | None = None
+    for svm_weight in svm_weights:
+        linear_p = lr_p if svm_p is None else (1.0 - svm_weight) * lr_p + svm_weight * svm_p
+        for weight in weights:
+            probs: FloatArray = mix(linear_p, spacy_p, weight)
+            temperature = fit_temperature(probs, y)
+            loss = smoothed_nll(apply_temperature(probs, temperature), y, default_smoothing(len(y)))
+            accuracy = float(np.mean(probs.argmax(axis=1) == y))
+            tried.append(
+                {
+                    "weight": weight,
+                    "svm_weight": svm_weight,
+                    "temperature": round(temperature, 4),
+                    "nll": round(loss, 4),
+                    "accuracy": round(accuracy, 4),
+                }
+            )
+            if best is None or loss < best[0]:
+                best = (loss, weight, temperature, svm_weight)
     assert best is not None
+    linear.svm_weight = best[3]
     return best[1], best[2], tried
 
 
 def data_hash(rows: Sequence[tuple[str, str]], seed: int, settings: TrainSettings) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([seed, asdict(settings), FORMAT_VERSION, MAX_CHARS]).encode())
+    digest.update(
+        json.dumps([seed, asdict(settings), FORMAT_VERSION, MAX_CHARS, PREPROCESS_VERSION]).encode()
+    )
     for text, label in rows:
         digest.update(label.encode("utf-8") + b"\x00" + text.encode("utf-8") + b"\x01")
     return digest.hexdigest()
@@ -353,13 +412,16 @@ def _meta(
     n_train: int,
     n_heldout: int,
     settings: TrainSettings,
+    svm_weight: float = 0.0,
 ) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "version": version,
         "max_chars": MAX_CHARS,
+        "preprocess": PREPROCESS_VERSION,
         "labels": list(labels),
         "spacy_weight": weight,
+        "svm_weight": svm_weight,
         "temperature": temperature,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "n_train": n_train,
@@ -370,7 +432,8 @@ def _meta(
             "textcat": "spaCy textcat, TextCatBOW.v3 (exclusive, 1-2 grams) on blank 'en'"
             if weight > 0
             else "not used: held-out calibration gave it weight 0",
-            "linear": f"LogisticRegression over TF-IDF word {WORD_NGRAMS} + char_wb {CHAR_NGRAMS}",
+            "linear": f"LogisticRegression over TF-IDF word {WORD_NGRAMS} + char_wb {CHAR_NGRAMS}"
+            + (", mixed with a LinearSVC (softmax over scaled margins)" if svm_weight > 0 else ""),
         },
     }
 

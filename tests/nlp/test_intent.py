@@ -193,3 +193,82 @@ def test_out_of_range_calibration_is_a_clear_error(model_copy: Path) -> None:
     (model_copy / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(IntentModelError, match="temperature or weight out of range"):
         IntentModel.load(model_copy)
+
+
+def test_normalise_drops_markup_but_keeps_the_words() -> None:
+    text = (
+        "### Describe the bug\n<!-- Please fill in the template -->\nThe app crashes on "
+        "save, see https://example.com/issue/42 and `save()`.\n```\nTraceback 123\n```\n"
+        "---\n**Expected** it saves"
+    )
+    clean = normalise(text)
+    assert "Describe the bug" in clean and "The app crashes on save" in clean
+    assert "Expected" in clean and "it saves" in clean
+    for gone in ("<!--", "template", "https", "example.com", "Traceback", "```", "###", "**"):
+        assert gone not in clean
+    assert "url" in clean and "codeblock" in clean
+    # Preprocess 1 (models trained before markup stripping) only collapses digits.
+    assert normalise(text, preprocess=1) == text.replace("42", "0").replace("123", "0")
+
+
+def test_normalise_is_fast_on_unclosed_markup() -> None:
+    import time
+
+    started = time.perf_counter()
+    for evil in ("<!--" * 50_000, "```" * 50_001, "`a" * 100_000, "-" * 200_000):
+        assert len(normalise(evil)) <= 1500
+    assert time.perf_counter() - started < 1.0
+
+
+def test_model_without_preprocess_in_meta_predicts_with_the_old_preprocessing(
+    model_copy: Path,
+) -> None:
+    meta = json.loads((model_copy / "meta.json").read_text())
+    meta.pop("preprocess", None)
+    (model_copy / "meta.json").write_text(json.dumps(meta))
+    assert IntentModel.load(model_copy).preprocess == 1
+    meta["preprocess"] = 2
+    (model_copy / "meta.json").write_text(json.dumps(meta))
+    assert IntentModel.load(model_copy).preprocess == 2
+
+
+def _tiny_linear(**svm: object) -> LinearTextModel:
+    texts = ["refund my invoice", "the site is down", "cannot log in"]
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(texts)
+    width = len(word.vocabulary_) + len(char.vocabulary_)
+    rng = np.random.default_rng(0)
+    return LinearTextModel(
+        word_vocab=sorted(word.vocabulary_, key=word.vocabulary_.__getitem__),
+        word_idf=word.idf_,
+        char_vocab=sorted(char.vocabulary_, key=char.vocabulary_.__getitem__),
+        char_idf=char.idf_,
+        coef=rng.normal(size=(3, width)),
+        intercept=np.zeros(3),
+        **svm,  # type: ignore[arg-type]
+    )
+
+
+def test_linear_svm_part_is_mixed_saved_and_loaded(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    plain = _tiny_linear()
+    width = plain.coef.shape[1]
+    mixed = _tiny_linear(
+        svm_coef=rng.normal(size=(3, width)),
+        svm_intercept=np.zeros(3),
+        svm_scale=3.0,
+        svm_weight=0.25,
+    )
+    texts = ["please refund", "down again"]
+    lr_p, svm_p = mixed.parts(mixed.features(texts))
+    assert svm_p is not None and np.allclose(svm_p.sum(axis=1), 1.0)
+    assert np.allclose(mixed.proba(texts), 0.75 * lr_p + 0.25 * svm_p)
+    assert np.allclose(plain.proba(texts), lr_p)
+    mixed.save(tmp_path)
+    loaded = LinearTextModel.load(tmp_path)
+    assert loaded.svm_weight == 0.25 and loaded.svm_scale == 3.0
+    assert np.allclose(loaded.proba(texts), mixed.proba(texts), atol=1e-5)
+    # An SVM with weight 0 is not worth its bytes: it is not written.
+    mixed.svm_weight = 0.0
+    mixed.save(tmp_path)
+    assert LinearTextModel.load(tmp_path).svm_coef is None

@@ -282,3 +282,19 @@ def test_module_entry_point_trains_and_reports_bad_data(
     bad = _jsonl(tmp_path / "bad.jsonl", ["{"])
     assert main(["--data", str(bad), "--out", str(tmp_path / "m2")]) == 2
     assert "bad.jsonl:1: invalid JSON" in capsys.readouterr().err
+
+
+def test_linear_svm_weight_is_chosen_on_heldout_and_kept_after_refit(tmp_path: Path) -> None:
+    forced = TrainSettings(use_textcat=False, svm_weights=(0.5,))
+    report = train_model(ROWS, out_dir=tmp_path / "svm", progress=False, settings=forced)
+    model = IntentModel.load(tmp_path / "svm")
+    meta = json.loads((tmp_path / "svm" / "meta.json").read_text())
+    assert report.svm_weight == model.linear.svm_weight == meta["svm_weight"] == 0.5
+    assert model.linear.svm_coef is not None and model.linear.svm_scale > 0
+    assert meta["preprocess"] == model.preprocess == 2
+    assert {t["svm_weight"] for t in meta["metrics"]["weights_tried"]} == {0.5}
+    assert model.predict("please refund the double charge", threshold=0.0).label == "billing"
+    off = TrainSettings(use_textcat=False, svm_weights=())
+    train_model(ROWS, out_dir=tmp_path / "plain", progress=False, settings=off)
+    plain = IntentModel.load(tmp_path / "plain")
+    assert plain.linear.svm_coef is None and plain.linear.svm_weight == 0.0
