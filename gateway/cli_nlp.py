@@ -89,6 +89,7 @@ def cmd_train(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     from nlp.intent import IntentModel, IntentModelError
+    from nlp.intent_eval import guess_oos_label
     from nlp.train import LabelledDataError, evaluate, read_labelled
 
     threshold = config.nlp.abstain_threshold if args.threshold is None else args.threshold
@@ -104,7 +105,10 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     except (LabelledDataError, IntentModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = evaluate(model, rows, threshold=threshold, oos_label=args.oos_label)
+    oos_label = args.oos_label or guess_oos_label(model.labels, (label for _, label in rows))
+    if oos_label and not args.oos_label:
+        print(f"note: treating {oos_label!r} rows as out of scope", file=sys.stderr)
+    report = evaluate(model, rows, threshold=threshold, oos_label=oos_label)
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:

@@ -10,7 +10,7 @@ errors, never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +49,19 @@ class EvalReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Names teams use for "none of the above" rows in labelled data.
+OOS_NAMES = frozenset({"oos", "out_of_scope", "out-of-scope", "outofscope", "other", "none"})
+
+
+def guess_oos_label(model_labels: Sequence[str], gold_labels: Iterable[str]) -> str | None:
+    """The data's out-of-scope label: one the model does not know, by a common name."""
+    known = set(model_labels)
+    for label in sorted(set(gold_labels)):
+        if label not in known and label.strip().lower() in OOS_NAMES:
+            return label
+    return None
 
 
 def evaluate(

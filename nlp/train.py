@@ -121,7 +121,8 @@ def train_model(
     _check_target(out)
     labels = tuple(sorted({label for _, label in rows}))
     fit_rows, held_rows = stratified_split(rows, heldout_fraction, seed)
-    with _progress(progress) as step:
+    planned = _planned_steps(settings, len(fit_rows), len(rows), settings.refit and bool(held_rows))
+    with _progress(progress, total=planned) as step:
         linear, textcat = fit_components(fit_rows, labels, settings, seed, step)
         step("calibrating")
         weight, temperature, tried = calibrate(
@@ -181,6 +182,20 @@ def train_model(
         metrics=metrics,
         refit=bool(settings.refit and held_rows),
     )
+
+
+def textcat_epochs(settings: TrainSettings, n_rows: int) -> int:
+    """Small sets get more passes; large ones fewer (each pass costs more)."""
+    return settings.epochs or max(6, min(15, 80_000 // max(1, n_rows)))
+
+
+def _planned_steps(settings: TrainSettings, n_fit: int, n_all: int, refit: bool) -> int:
+    """How many progress steps training takes (the refit may skip the textcat: fewer)."""
+    textcat = settings.use_textcat
+    total = 1 + (textcat_epochs(settings, n_fit) if textcat else 0) + 1
+    if refit:
+        total += 2 + (textcat_epochs(settings, n_all) if textcat else 0)
+    return total
 
 
 def fit_components(
@@ -326,7 +341,7 @@ def fit_textcat(
     finally:
         spacy_log.setLevel(level)
     n = max(1, len(rows))
-    epochs = settings.epochs or max(6, min(15, 80_000 // n))
+    epochs = textcat_epochs(settings, n)
     # Every update touches all bag-of-words weights (Adam), so the number of updates,
     # not the number of documents, is the cost: large sets get larger batches.
     batch_size = max(8, min(64, n // 150))
@@ -478,27 +493,35 @@ def write_model(
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A rich progress line on a terminal; a no-op callback otherwise."""
+def _progress(enabled: bool, *, total: int) -> Iterator[Any]:
+    """A rich progress bar on the terminal (stderr); a no-op callback otherwise."""
     if not enabled:
         yield lambda _description: None
         return
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task("training", total=None)
+        task = bar.add_task("training", total=total)
 
         def step(description: str) -> None:
             bar.update(task, description=description, advance=1)
 
         yield step
+        bar.update(task, completed=total)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,6 +84,12 @@ def test_train_then_eval_as_a_table_and_as_json(
     assert report["oos_recall"] == 1.0 and report["in_scope_accuracy"] == 0.0
     assert set(report["per_label"]) == {"billing", "outage"}
 
+    # Without --oos-label, a label the model does not know by a common name is found.
+    assert main([*args, "--json", "--threshold", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "treating 'oos' rows as out of scope" in captured.err
+    assert json.loads(captured.out)["n_oos"] == 1
+
 
 def test_eval_without_model_uses_the_shipped_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

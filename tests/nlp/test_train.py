@@ -298,3 +298,21 @@ def test_linear_svm_weight_is_chosen_on_heldout_and_kept_after_refit(tmp_path: P
     train_model(ROWS, out_dir=tmp_path / "plain", progress=False, settings=off)
     plain = IntentModel.load(tmp_path / "plain")
     assert plain.linear.svm_coef is None and plain.linear.svm_weight == 0.0
+
+
+def test_guess_oos_label_only_takes_unknown_common_names() -> None:
+    from nlp.intent_eval import guess_oos_label
+
+    assert guess_oos_label(["billing", "outage"], ["billing", "OOS"]) == "OOS"
+    assert guess_oos_label(["billing", "out_of_scope"], ["out_of_scope"]) is None  # a real label
+    assert guess_oos_label(["billing"], ["billing", "weather"]) is None
+
+
+def test_training_progress_bar_counts_its_steps() -> None:
+    from nlp.train import TrainSettings, _planned_steps, textcat_epochs
+
+    settings = TrainSettings()
+    with_textcat = _planned_steps(settings, 100, 120, refit=True)
+    assert with_textcat == 2 + textcat_epochs(settings, 100) + 2 + textcat_epochs(settings, 120)
+    no_refit = _planned_steps(settings, 100, 120, refit=False)
+    assert no_refit == 2 + textcat_epochs(settings, 100)
