@@ -34,9 +34,12 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-# Rebuild the shipped intent model from the shipped training data.
+# Rebuild the shipped intent model from the shipped training data. The spaCy textcat
+# stays in the ensemble (weight >= 0.25): held-out NLL alone would drop it, yet it helps
+# on mail worded unlike the training rows.
 model: $(STAMP)
-	$(BIN)/python -m nlp.train --data nlp/data/intents.jsonl --out nlp/data/intent_model
+	$(BIN)/python -m nlp.train --data nlp/data/intents.jsonl --out nlp/data/intent_model \
+		--min-textcat-weight 0.25
 
 # Every benchmark prints ours beside a baseline from the same run. intent_quality.py
 # trains on three public sets (~10 minutes); the others take a minute or two each.

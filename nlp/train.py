@@ -532,7 +532,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label-field", default="label")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-split", default="test", help="split value kept for evaluation")
+    parser.add_argument(
+        "--min-textcat-weight",
+        type=float,
+        default=0.0,
+        help="keep the spaCy textcat in the ensemble with at least this weight",
+    )
     args = parser.parse_args(argv)
+    grid = tuple(w for w in WEIGHTS if w >= args.min_textcat_weight) or (args.min_textcat_weight,)
     try:
         report = train_from_file(
             args.data,
@@ -542,6 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             test_split=args.test_split,
             progress=sys.stderr.isatty(),
+            settings=TrainSettings(spacy_weights=grid),
         )
     except LabelledDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
