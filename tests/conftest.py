@@ -71,3 +71,24 @@ def smtp_server(
     yield factory
     for controller in started:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster for the whole run (started on first use)."""
+    from tests.postgres import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on fresh, empty tables."""
+    from sqlmodel import SQLModel
+
+    eng = make_engine(pg_url)
+    SQLModel.metadata.drop_all(eng)
+    init_db(eng)
+    yield eng
+    eng.dispose()

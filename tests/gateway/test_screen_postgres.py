@@ -7,23 +7,22 @@ there; PostgreSQL lets them, and raises where SQLite would not (integer ranges).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from gateway.config import parse_config
 from gateway.ingest import ingest
 from gateway.pipeline import AnalysisRunner
 from gateway.runner import run_until_idle
 from gateway.screen import bump
-from storage.db import init_db, make_engine, session_scope
+from storage.db import session_scope
 from storage.models import Message, MessageState, SenderRate
-from tests.postgres import pg_bindir, postgres_cluster
+from tests.postgres import pg_bindir
 
 pytestmark = [
     pytest.mark.postgres,
@@ -32,21 +31,6 @@ pytestmark = [
 
 KEY = "sender:owner@customer.example"
 HOUR = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_cluster() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def counts(engine: Engine) -> dict[datetime, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ from gateway.config import parse_config
 from gateway.ingest import ingest
 from gateway.pipeline import AnalysisRunner
 from gateway.runner import run_until_idle
-from storage.db import init_db, make_engine
 from storage.models import Message
 from storage.queue import claim_messages
-from tests.postgres import pg_bindir, postgres_cluster
+from tests.postgres import pg_bindir
 
 SAMPLES = Path(__file__).resolve().parents[2] / "gateway" / "samples"
 
@@ -26,23 +24,6 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL binaries are not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_cluster() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    from sqlmodel import SQLModel
-
-    SQLModel.metadata.drop_all(engine)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_ingest_is_idempotent_under_concurrency(pg_engine: Engine) -> None:
