@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import review as rv
-from storage.db import init_db, make_engine, session_scope
+from storage.db import session_scope
 from storage.models import (
     AuditLog,
     Draft,
@@ -410,20 +409,6 @@ def test_read_engine_reads_while_a_writer_holds_the_lock(
             session.exec(select(Draft).limit(1)).one().body = "x"
             session.commit()
     reader.dispose()
-
-
-@pytest.fixture(scope="module")
-def pg_engine() -> Iterator[Engine]:
-    from sqlmodel import SQLModel
-
-    from tests.postgres import postgres_cluster
-
-    with postgres_cluster() as url:
-        engine = make_engine(url)
-        SQLModel.metadata.drop_all(engine)
-        init_db(engine)
-        yield engine
-        engine.dispose()
 
 
 @pytest.mark.postgres
