@@ -24,15 +24,10 @@ from storage.models import LabelCorrection
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
+    from nlp.train_args import add_train_arguments
+
     p = sub.add_parser("train", help="train an intent model from labelled CSV/JSONL")
-    p.add_argument("--data", required=True, help="CSV or JSONL file with text and label")
-    p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--label-field", default="label")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--test-split", default="test", help="rows whose 'split' is this are kept for testing"
-    )
+    add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate an intent model on labelled data")
@@ -52,18 +47,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_train(args: argparse.Namespace, config: Config) -> int:
     from nlp.intent import IntentModelError
-    from nlp.train import LabelledDataError, train_from_file
+    from nlp.train import LabelledDataError, train_from_args
 
     try:
-        report = train_from_file(
-            args.data,
-            out_dir=args.out,
-            text_field=args.text_field,
-            label_field=args.label_field,
-            seed=args.seed,
-            test_split=args.test_split,
-            progress=sys.stderr.isatty(),
-        )
+        report = train_from_args(args)
     except (LabelledDataError, IntentModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -52,6 +52,7 @@ from nlp.intent import (
 )
 from nlp.intent_eval import EvalReport, evaluate, summarise
 from nlp.labelled import LabelledDataError, read_labelled, read_labelled_splits
+from nlp.train_args import add_train_arguments
 
 __all__ = [
     "EvalReport",
@@ -524,33 +525,27 @@ def _progress(enabled: bool, *, total: int) -> Iterator[Any]:
         bar.update(task, completed=total)
 
 
+def train_from_args(args: argparse.Namespace) -> TrainReport:
+    """Run training as the flags of `add_train_arguments` ask."""
+    floor = args.min_textcat_weight
+    grid = tuple(w for w in WEIGHTS if w >= floor) or (floor,)
+    return train_from_file(
+        args.data,
+        out_dir=args.out,
+        text_field=args.text_field,
+        label_field=args.label_field,
+        seed=args.seed,
+        test_split=args.test_split,
+        progress=sys.stderr.isatty(),
+        settings=TrainSettings(spacy_weights=grid),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nlp.train", description=__doc__)
-    parser.add_argument("--data", required=True, help="CSV or JSONL with text and label")
-    parser.add_argument("--out", required=True, help="model directory to write")
-    parser.add_argument("--text-field", default="text")
-    parser.add_argument("--label-field", default="label")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-split", default="test", help="split value kept for evaluation")
-    parser.add_argument(
-        "--min-textcat-weight",
-        type=float,
-        default=0.0,
-        help="keep the spaCy textcat in the ensemble with at least this weight",
-    )
-    args = parser.parse_args(argv)
-    grid = tuple(w for w in WEIGHTS if w >= args.min_textcat_weight) or (args.min_textcat_weight,)
+    add_train_arguments(parser)
     try:
-        report = train_from_file(
-            args.data,
-            out_dir=args.out,
-            text_field=args.text_field,
-            label_field=args.label_field,
-            seed=args.seed,
-            test_split=args.test_split,
-            progress=sys.stderr.isatty(),
-            settings=TrainSettings(spacy_weights=grid),
-        )
+        report = train_from_args(parser.parse_args(argv))
     except LabelledDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -203,3 +203,23 @@ def test_export_labels_writes_the_latest_correction_per_message(
     streamed = capsys.readouterr()
     assert [json.loads(line) for line in streamed.out.splitlines()] == rows
     assert "to stdout" in streamed.err
+
+
+def test_train_flags_are_shared_and_cost_nothing_at_start_up() -> None:
+    import subprocess
+    import sys
+
+    from gateway.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--data", "d.jsonl", "--out", "m", "--min-textcat-weight", "0.25"]
+    )
+    assert args.min_textcat_weight == 0.25 and args.test_split == "test"
+    code = (
+        "import sys, gateway.cli; gateway.cli.build_parser(); "
+        "print(sorted(m for m in ('sklearn', 'spacy', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[]"
