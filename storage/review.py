@@ -194,27 +194,38 @@ def read_engine(url: str) -> Engine:
 
     The writer engine opens every SQLite transaction with BEGIN IMMEDIATE, which takes
     the write lock even to read. A queue poll every few seconds that counts 100,000
-    rows would then stall ingest (and its SMTP 250) each time, so the UI reads through
-    autocommit snapshot reads under WAL that never take the lock. Writes still go
-    through `make_engine`. Other databases need no special reader.
+    rows would then stall ingest (and its SMTP 250) each time, so the UI reads inside
+    a deferred BEGIN: under WAL that is a snapshot that never takes the lock. One
+    snapshot per session matters as much as the lock: a page is read in two steps
+    (sorted ids, then their columns) plus counts, and a release committed between the
+    steps must not show a draft that is no longer open. PostgreSQL gets the same
+    guarantee from a read-only REPEATABLE READ transaction. Writes still go through
+    `make_engine`.
     """
     if not url.startswith("sqlite"):
-        return make_engine(url)
+        return make_engine(url).execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         poolclass=NullPool,
     )
     event.listen(engine, "connect", _reader_pragmas)
+    event.listen(engine, "begin", _reader_begin)
     return engine
 
 
 def _reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.isolation_level = None  # autocommit: each SELECT reads its own snapshot
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, deferred
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA query_only=ON")
     cur.close()
+
+
+def _reader_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")  # deferred: a WAL read snapshot, no lock
 
 
 def _escape_like(text: str) -> str:

@@ -36,9 +36,10 @@ class ProblemsScreen(Screen[None]):
     ]
 
     class Loaded(Message):
-        def __init__(self, rows: list[rv.ProblemRow]) -> None:
+        def __init__(self, rows: list[rv.ProblemRow], request: int) -> None:
             super().__init__()
             self.rows = rows
+            self.request = request
 
     class Done(Message):
         def __init__(self, text: str) -> None:
@@ -48,6 +49,7 @@ class ProblemsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.problem_rows: list[rv.ProblemRow] = []
+        self.requested = 0  # only the newest load fills the table (see QueueScreen)
 
     @property
     def review(self) -> ReviewApp:
@@ -69,15 +71,21 @@ class ProblemsScreen(Screen[None]):
             ("reason", "Reason", 60),
         ):
             table.add_column(Text(label), key=key, width=width)
-        self.load()
+        self.reload()
+
+    def reload(self) -> None:
+        self.requested += 1
+        self.load(self.requested)
 
     @work(thread=True, exclusive=True, group="problems-load")
-    def load(self) -> None:
+    def load(self, request: int) -> None:
         with Session(self.review.reader) as session:
             rows = rv.list_problems(session=session)
-        self.post_message(self.Loaded(rows))
+        self.post_message(self.Loaded(rows, request))
 
     def on_problems_screen_loaded(self, event: Loaded) -> None:
+        if event.request != self.requested:
+            return
         self.problem_rows = event.rows
         table = self.query_one(DataTable)
         table.clear()
@@ -130,7 +138,7 @@ class ProblemsScreen(Screen[None]):
 
     def on_problems_screen_done(self, event: Done) -> None:
         self.review.say(event.text)
-        self.load()
+        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()

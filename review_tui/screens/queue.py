@@ -61,15 +61,13 @@ class QueueScreen(Screen[None]):
             rows: list[rv.QueueRow],
             total: int,
             problems: int,
-            flt: rv.QueueFilter,
-            offset: int,
+            request: int,
         ) -> None:
             super().__init__()
             self.rows = rows
             self.total = total
             self.problems = problems
-            self.flt = flt
-            self.page_offset = offset
+            self.request = request
 
     class Tagged(Message):
         def __init__(self, ids: list[int], pattern: str) -> None:
@@ -94,6 +92,9 @@ class QueueScreen(Screen[None]):
         self.problems = 0
         self.tagged: set[int] = set()
         self.loaded = False
+        # Every load is numbered; only the newest may fill the table. A thread worker
+        # that was superseded still finishes, and its older page must not win.
+        self.requested = 0
 
     @property
     def review(self) -> ReviewApp:
@@ -123,10 +124,11 @@ class QueueScreen(Screen[None]):
     # ------------------------------------------------------------ loading
 
     def reload(self) -> None:
-        self.load_page(self.flt, self.page_offset)
+        self.requested += 1
+        self.load_page(self.flt, self.page_offset, self.requested)
 
     @work(thread=True, exclusive=True, group="queue-page")
-    def load_page(self, flt: rv.QueueFilter, offset: int) -> None:
+    def load_page(self, flt: rv.QueueFilter, offset: int, request: int) -> None:
         size = self.review.settings.page_size
         try:
             with Session(self.review.reader) as session:
@@ -136,11 +138,11 @@ class QueueScreen(Screen[None]):
         except Exception as exc:  # shown to the rep; the screen keeps its last page
             self.post_message(self.Done(f"could not load the queue: {exc}", error=True))
             return
-        self.post_message(self.PageLoaded(rows, total, problems, flt, offset))
+        self.post_message(self.PageLoaded(rows, total, problems, request))
 
     def on_queue_screen_page_loaded(self, event: PageLoaded) -> None:
-        if event.flt != self.flt or event.page_offset != self.page_offset:
-            return  # an older request finished after the filter changed
+        if event.request != self.requested:
+            return  # an older request finished after a newer one was made
         self.loaded = True
         self.rows, self.total, self.problems = event.rows, event.total, event.problems
         table = self.query_one(QueueTable)

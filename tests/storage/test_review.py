@@ -411,6 +411,41 @@ def test_read_engine_reads_while_a_writer_holds_the_lock(
     reader.dispose()
 
 
+def _page_across_a_discard(engine: Engine, reader: Engine, draft_id: int) -> list[rv.QueueRow]:
+    """Read a page while another connection discards a draft between its two steps."""
+    with Session(reader) as session:
+        assert rv.count_queue(session=session) == 40
+        with session_scope(engine) as writer:
+            draft = writer.get(Draft, draft_id)
+            assert draft is not None
+            draft.state = DraftState.DISCARDED
+            writer.add(draft)
+        page = rv.page_queue(session=session, limit=100)
+        assert rv.count_queue(session=session) == 40  # still the snapshot
+    with Session(reader) as session:
+        assert rv.count_queue(session=session) == 39
+    return page
+
+
+def test_read_engine_session_is_one_snapshot(
+    engine: Engine, seeded: SeedResult, db_path: Path
+) -> None:
+    reader = rv.read_engine(f"sqlite:///{db_path}")
+    page = _page_across_a_discard(engine, reader, seeded.draft_ids[3])
+    assert {r.state for r in page} <= set(rv.OPEN_STATES) and len(page) == 40
+    reader.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL binaries are not installed")
+def test_read_engine_session_is_one_snapshot_on_postgres(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine, count=40)
+    reader = rv.read_engine(str(pg_engine.url.render_as_string(hide_password=False)))
+    page = _page_across_a_discard(pg_engine, reader, seeded.draft_ids[3])
+    assert {r.state for r in page} <= set(rv.OPEN_STATES) and len(page) == 40
+    reader.dispose()
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL binaries are not installed")
 def test_review_on_postgres(pg_engine: Engine) -> None:
