@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,15 +41,20 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import ConfigError, ImapConfig
 from gateway.imap_checkpoint import Checkpointer, flush_quietly, open_checkpoint
+from gateway.imap_fetch import fetch_bodies, fetch_sizes
 from gateway.imap_progress import Progress
 from gateway.ingest import IngestItem, IngestResult, ingest, ingest_batch
 
 log = logging.getLogger(__name__)
 
-BODY = b"BODY[]"
 # A FETCH of bodies holds this much at most (a single larger message goes alone).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 SIZE_QUERY_CHUNK = 1000
+# Fetched batches are stored in one transaction of up to this many messages.
+STORE_CHUNK = 500
+# Committed messages are flagged/moved in runs of this many, or after this long.
+ACK_CHUNK = 500
+ACK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +81,7 @@ def sizes(client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
     """RFC822.SIZE per UID (cheap: no bodies), for byte-bounded batches."""
     found: dict[int, int] = {}
     for chunk in _chunks(uids, SIZE_QUERY_CHUNK):
-        for uid, item in client.fetch(chunk, [b"RFC822.SIZE"]).items():
-            found[uid] = int(item.get(b"RFC822.SIZE", 0))
+        found.update(fetch_sizes(client, chunk))
     return found
 
 
@@ -188,39 +193,72 @@ def ingest_all(
 
 
 def _fetch(client: IMAPClient, cfg: ImapConfig, batch: list[int]) -> list[tuple[int, bytes]]:
-    response = client.fetch(batch, [b"BODY.PEEK[]"])
+    bodies = fetch_bodies(client, batch)
     items: list[tuple[int, bytes]] = []
     for uid in batch:
-        item = response.get(uid)
-        if item is None or BODY not in item:
+        body = bodies.get(uid)
+        if body is None:
             # Expunged by another client between SEARCH and FETCH: nothing left to store.
             log.info("imap %s: UID %d vanished before it could be fetched", cfg.name, uid)
             continue
-        items.append((uid, bytes(item[BODY])))
+        items.append((uid, body))
     return items
 
 
 @dataclass
 class _Stored:
-    """One batch whose store runs in the writer thread while the next batch is fetched."""
+    """Fetched batches stored together, in the writer thread, while more are fetched."""
 
-    batch: list[int]
-    items: list[tuple[int, bytes]]
-    future: Future[tuple[list[IngestResult], Exception | None]]
+    batch: list[int]  # every UID asked for, ascending
+    items: list[tuple[int, bytes]]  # those the server still had
+    future: Future[tuple[list[IngestResult], Exception | None]] | None
+    size: int = 0
 
 
-def _finish(client: IMAPClient, cfg: ImapConfig, stored: _Stored, ckpt: Checkpointer) -> int:
-    """Wait for the batch's commit, then acknowledge it and mark it done; return how many
+class _Acknowledger:
+    """Flags (or moves) committed messages in runs, then lets the checkpoint follow.
+
+    One STORE or MOVE per fetched batch costs a round trip each; over a remote link
+    that is most of a backfill's time. Committed UIDs are gathered and acknowledged
+    together, every ACK_CHUNK UIDs or ACK_INTERVAL seconds and before anything ends.
+    The order per UID is unchanged (commit, then acknowledge, then checkpoint), so a
+    crash while UIDs wait only means fetching them again, which ingest recognises.
+    """
+
+    def __init__(self, client: IMAPClient, cfg: ImapConfig, ckpt: Checkpointer) -> None:
+        self.client, self.cfg, self.ckpt = client, cfg, ckpt
+        self.uids: list[int] = []
+        self.done_uid: int | None = None  # the checkpoint may reach this once flushed
+        self.since = time.monotonic()
+
+    def add(self, uids: list[int], done_uid: int | None) -> None:
+        self.uids.extend(uids)
+        if done_uid is not None:
+            self.done_uid = done_uid
+        if len(self.uids) >= ACK_CHUNK or time.monotonic() - self.since >= ACK_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        acknowledge(self.client, self.cfg, self.uids)
+        self.uids = []
+        if self.done_uid is not None:
+            self.ckpt.done(self.done_uid)
+            self.done_uid = None
+        self.since = time.monotonic()
+
+
+def _finish(stored: _Stored, acks: _Acknowledger) -> int:
+    """Wait for the batch's commit, then queue it for acknowledgement; return how many
     were new. Only committed messages are ever flagged or moved."""
+    assert stored.future is not None
     results, failure = stored.future.result()
     items, batch = stored.items, stored.batch
-    acknowledge(client, cfg, [uid for uid, _raw in items[: len(results)]])
     # Everything below the first message not stored is done (stored or vanished).
     limit = items[len(results)][0] if failure is not None else batch[-1] + 1
     done = [uid for uid in batch if uid < limit]
-    if done:
-        ckpt.done(done[-1])
+    acks.add([uid for uid, _raw in items[: len(results)]], done[-1] if done else None)
     if failure is not None:
+        acks.flush()  # the IMAP side is healthy: acknowledge what did commit
         raise failure
     return sum(1 for r in results if not r.duplicate)
 
@@ -250,34 +288,50 @@ def sync_folder(
     if progress is not None:
         progress.start(len(uids))
     ckpt = Checkpointer(engine, cfg, uidvalidity)
+    acks = _Acknowledger(client, cfg, ckpt)
     stored = fetched = 0
-    # Fetching batch N+1 (network, this thread: the IMAP connection is not thread-safe)
-    # overlaps with storing batch N (database, the writer thread). Batch N is flagged or
-    # moved only after its commit, so the crash guarantees do not change.
+    # Fetching (network, this thread: the IMAP connection is not thread-safe) overlaps
+    # with storing (database, the writer thread). Fetched batches are gathered into one
+    # store of up to STORE_CHUNK messages, so a backfill pays one fsync per few hundred
+    # messages, not per IMAP batch. A store is flagged or moved only after its commit,
+    # so the crash guarantees do not change.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{cfg.name}-store")
     pending: _Stored | None = None
+    held = _Stored([], [], None)
+
+    def submit() -> None:
+        nonlocal pending, stored, held
+        if pending is not None:
+            stored += _finish(pending, acks)
+            pending = None
+        if held.batch:
+            held.future = writer.submit(ingest_all, engine, cfg, held.items)
+            pending, held = held, _Stored([], [], None)
+
     try:
         size_of = sizes(client, uids)
         count = max(cfg.batch_size, 1)
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
-                if pending is not None:
-                    stored += _finish(client, cfg, pending, ckpt)
+                submit()
+                submit()
+                acks.flush()
                 return SyncResult(fetched, stored, batch[0] - 1, complete=False)
             items = _fetch(client, cfg, batch)
-            if pending is not None:
-                stored += _finish(client, cfg, pending, ckpt)
-                pending = None
-            pending = _Stored(batch, items, writer.submit(ingest_all, engine, cfg, items))
+            held.batch.extend(batch)
+            held.items.extend(items)
+            held.size += sum(len(raw) for _uid, raw in items)
+            if len(held.batch) >= STORE_CHUNK or held.size >= MAX_BATCH_BYTES:
+                submit()
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
-        if pending is not None:
-            stored += _finish(client, cfg, pending, ckpt)
-            pending = None
+        submit()
+        submit()
+        acks.flush()
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
-        if pending is not None:
+        if pending is not None and pending.future is not None:
             # An error (IMAP or storage) interrupted the loop: let the store in flight
             # finish so its commit is not torn down; it is simply re-fetched next time.
             pending.future.exception()

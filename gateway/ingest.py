@@ -9,7 +9,6 @@ so two processes racing with the same message still store it once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -20,10 +19,11 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, StatementError
 
 from gateway import headers as h
+from storage.bulk import Bulk
 from storage.models import AuditLog, Message, MessageState, RawMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -51,27 +51,80 @@ class IngestItem:
     mailbox: str | None = None
 
 
-@functools.cache
-def _statements(dialect: str) -> tuple[Any, Any, Any, Any, Any]:
-    """Statements built once per dialect and executed with lists of parameter dicts.
+_RAW_COLUMNS = ("sha256", "size", "data")
+_MESSAGE_COLUMNS = (
+    "dedupe_key",
+    "message_id",
+    "sha256",
+    "size",
+    "direction",
+    "source",
+    "mailbox",
+    "envelope_from",
+    "envelope_to",
+    "received_at",
+    "state",
+    "attempts",
+    "claimed_by",
+    "claimed_at",
+    "error",
+    "suppression_reason",
+    "ticket_id",
+    "thread_signal",
+    "parsed",
+    "from_addr",
+    "from_name",
+    "to_addrs",
+    "subject",
+    "in_reply_to",
+    "references",
+)
+_AUDIT_COLUMNS = ("at", "actor", "action", "entity_type", "entity_id", "details", "model_version")
 
-    Building `.values(...)` per message costs more than the SQLite commit itself, so the
-    accept path reuses compiled statements and sends each table's rows in one
-    executemany. INSERT … ON CONFLICT DO NOTHING works on SQLite and PostgreSQL.
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    put_raw: Bulk
+    put_msg: Bulk
+    put_one: Bulk  # one message, insert-or-skip, RETURNING its id
+    put_audit: Bulk
+    find: Any
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: Dialect) -> _Statements:
+    """Statements compiled once per dialect and fed plain rows (see `storage.bulk`).
+
+    Building `.values(...)` per message, or letting SQLAlchemy process every row's
+    parameters, costs more than the SQLite commit itself, so the accept path sends each
+    table's rows in one executemany of a statement compiled once. INSERT … ON CONFLICT
+    DO NOTHING works on SQLite and PostgreSQL.
     """
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    found = _STATEMENTS.get(dialect.name)
+    if found is not None:
+        return found
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
     raw_t = RawMessage.__table__  # type: ignore[attr-defined]
     msg_t = Message.__table__  # type: ignore[attr-defined]
     audit_t = AuditLog.__table__  # type: ignore[attr-defined]
-    put_raw = insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"])
-    find = select(msg_t.c.dedupe_key, msg_t.c.id).where(
-        msg_t.c.dedupe_key.in_(bindparam("keys", expanding=True))
-    )
-    # One message (the usual SMTP case): insert-or-skip and learn the id in one statement.
     put_one = (
         insert(msg_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(msg_t.c.id)
     )
-    return put_raw, msg_t.insert(), find, audit_t.insert(), put_one
+    found = _Statements(
+        put_raw=Bulk(
+            insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"]), dialect, _RAW_COLUMNS
+        ),
+        put_msg=Bulk(msg_t.insert(), dialect, _MESSAGE_COLUMNS),
+        put_one=Bulk(put_one, dialect, _MESSAGE_COLUMNS),
+        put_audit=Bulk(audit_t.insert(), dialect, _AUDIT_COLUMNS),
+        find=select(msg_t.c.dedupe_key, msg_t.c.id).where(
+            msg_t.c.dedupe_key.in_(bindparam("keys", expanding=True))
+        ),
+    )
+    _STATEMENTS[dialect.name] = found
+    return found
 
 
 def ingest(
@@ -116,26 +169,26 @@ def _store(
     facts: list[tuple[str, str, str | None, dict[str, Any]]],
     keys: list[str],
 ) -> list[IngestResult]:
-    put_raw, put_msg, find, put_audit, _ = _statements(engine.dialect.name)
+    st = _statements(engine.dialect)
     now = utcnow()
     with engine.begin() as conn:
-        known: dict[str, int] = dict(conn.execute(find, {"keys": keys}).all())  # type: ignore[arg-type]
+        known: dict[str, int] = dict(conn.execute(st.find, {"keys": keys}).all())  # type: ignore[arg-type]
         fresh: dict[str, int] = {}  # key -> index of the item that stores it
         for index, (key, *_rest) in enumerate(facts):
             if key not in known and key not in fresh:
                 fresh[key] = index
         if fresh:
-            conn.execute(
-                put_raw,
+            st.put_raw.run(
+                conn,
                 [
                     {"sha256": facts[i][1], "size": len(items[i].raw), "data": items[i].raw}
                     for i in fresh.values()
                 ],
             )
-            conn.execute(put_msg, [_message_row(items[i], facts[i], now) for i in fresh.values()])
-            stored = dict(conn.execute(find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
-            conn.execute(
-                put_audit, [_audit_row(items[i], key, stored[key], now) for key, i in fresh.items()]
+            st.put_msg.run(conn, [_message_row(items[i], facts[i], now) for i in fresh.values()])
+            stored = dict(conn.execute(st.find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
+            st.put_audit.run(
+                conn, [_audit_row(items[i], key, stored[key], now) for key, i in fresh.items()]
             )
             known.update(stored)
     return [
@@ -164,19 +217,19 @@ def _store_one(
 def _insert_one(
     engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
 ) -> IngestResult:
-    put_raw, _, find, put_audit, put_one = _statements(engine.dialect.name)
+    st = _statements(engine.dialect)
     key, digest, _mid, _ = fact
     now = utcnow()
     with engine.connect() as conn, conn.begin() as transaction:
-        conn.execute(put_raw, {"sha256": digest, "size": len(item.raw), "data": item.raw})
-        row = conn.execute(put_one, _message_row(item, fact, now)).first()
+        st.put_raw.run_one(conn, {"sha256": digest, "size": len(item.raw), "data": item.raw})
+        row = st.put_one.run_one(conn, _message_row(item, fact, now)).first()
         if row is None:
             # Already stored (possibly by another process a moment ago): a duplicate.
             # Roll back so a second copy's bytes are not left behind unreferenced.
-            existing = dict(conn.execute(find, {"keys": [key]}).all())  # type: ignore[arg-type]
+            existing = dict(conn.execute(st.find, {"keys": [key]}).all())  # type: ignore[arg-type]
             transaction.rollback()
             return IngestResult(int(existing[key]), True, key)
-        conn.execute(put_audit, _audit_row(item, key, int(row[0]), now))
+        st.put_audit.run_one(conn, _audit_row(item, key, int(row[0]), now))
         return IngestResult(int(row[0]), False, key)
 
 
