@@ -2,7 +2,8 @@
 
 Each `run_once` claims `pending` outbox rows (compare-and-set to `sending`, committed
 before any network I/O), builds the reply with our fixed Message-ID, threading headers,
-the `[#ticket]` token and `Auto-Submitted: no`, and hands it to the configured relay.
+the `[#ticket]` token and `Auto-Submitted: no`, and hands it to the configured relay
+over one SMTP session per run (`RelaySession`), not a new connection per reply.
 
 Delivery guarantee — an outbox row is never sent twice:
 
@@ -79,6 +80,8 @@ SENT = "sent"
 TEMPORARY = "temporary"
 PERMANENT = "permanent"
 AMBIGUOUS = "ambiguous"
+# Replies sent over one relay session before it is closed and a new one opened.
+MAX_PER_SESSION = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +242,10 @@ def _reply_text(code: int, text: bytes | str) -> str:
     return f"{code} {h.clean(words, 500)}"
 
 
-def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfig) -> Outcome:
-    """One SMTP transaction; classifies every way it can end."""
-    if not recipients:
-        return Outcome(PERMANENT, "no recipients; not sent")
+def _connected(cfg: SenderConfig) -> smtplib.SMTP | Outcome:
+    """A ready session to the relay, or why there is none (always safe to retry later)."""
     try:
-        smtp = _connect(cfg)
+        return _connect(cfg)
     except smtplib.SMTPResponseException as exc:
         kind = PERMANENT if exc.smtp_code >= 500 and exc.smtp_code != 535 else TEMPORARY
         return Outcome(kind, _reply_text(exc.smtp_code, exc.smtp_error))
@@ -254,13 +255,65 @@ def deliver(payload: bytes, sender: str, recipients: list[str], cfg: SenderConfi
         return Outcome(TEMPORARY, f"cannot reach relay {cfg.host}:{cfg.port}: {exc}")
     except Exception as exc:  # no message was offered yet: safe to retry
         return Outcome(TEMPORARY, f"unexpected error before the message was sent: {_name(exc)}")
-    try:
-        return _transaction(smtp, payload, sender, recipients)
-    finally:
+
+
+class RelaySession:
+    """One SMTP session to the relay, reused for the sends of one run.
+
+    A connection, TLS handshake and AUTH per reply is what gets a bulk notice throttled
+    by a relay, so consecutive sends share a session (at most MAX_PER_SESSION). A session
+    left idle by the relay may have been closed at its end; a reused session that fails
+    before the relay took the message is therefore dropped and the message tried once
+    more on a fresh one, which is safe for the same reason a retry is. Any outcome other
+    than "sent" ends the session, so a confused connection never carries the next reply.
+    """
+
+    def __init__(self, cfg: SenderConfig) -> None:
+        self.cfg = cfg
+        self.smtp: smtplib.SMTP | None = None
+        self.used = 0
+        self.connections = 0
+
+    def deliver(self, payload: bytes, sender: str, recipients: list[str]) -> Outcome:
+        """One SMTP transaction; classifies every way it can end."""
+        if not recipients:
+            return Outcome(PERMANENT, "no recipients; not sent")
+        reused = self.smtp is not None
+        outcome = self._attempt(payload, sender, recipients)
+        if reused and outcome.kind == TEMPORARY:
+            log.info("relay session went stale (%s); reconnecting", outcome.detail[:200])
+            outcome = self._attempt(payload, sender, recipients)
+        if outcome.kind != SENT or self.used >= MAX_PER_SESSION:
+            self.close()
+        return outcome
+
+    def _attempt(self, payload: bytes, sender: str, recipients: list[str]) -> Outcome:
+        if self.smtp is None:
+            session = _connected(self.cfg)
+            if isinstance(session, Outcome):
+                return session
+            self.smtp, self.used = session, 0
+            self.connections += 1
+        outcome = _transaction(self.smtp, payload, sender, recipients)
+        self.used += 1
+        if outcome.kind != SENT:
+            self.close()
+        return outcome
+
+    def close(self) -> None:
+        if self.smtp is None:
+            return
+        smtp, self.smtp = self.smtp, None
         try:
             smtp.quit()
         except Exception:
             smtp.close()
+
+    def __enter__(self) -> RelaySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _name(exc: BaseException) -> str:
@@ -337,12 +390,14 @@ class SenderRunner:
         handled = 0
         # One claim per send, so a claim's age is the age of its own delivery attempt
         # and recovery never mistakes a row still waiting in a batch for a dead sender.
-        while handled < budget:
-            row_id = self._claim_one(now)
-            if row_id is None:
-                break
-            self._send_one(row_id)
-            handled += 1
+        # The relay session is shared by the run's sends and closed when it ends.
+        with RelaySession(self.cfg) as relay:
+            while handled < budget:
+                row_id = self._claim_one(now)
+                if row_id is None:
+                    break
+                self._send_one(row_id, relay)
+                handled += 1
         return handled
 
     def _budget(self, now: datetime) -> int:
@@ -382,7 +437,7 @@ class SenderRunner:
                     return int(row_id or 0)
         return None
 
-    def _send_one(self, row_id: int) -> None:
+    def _send_one(self, row_id: int, relay: RelaySession) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(Outbox, row_id)
         if row is None or row.state != OutboxState.SENDING or row.claimed_by != self.worker:
@@ -398,7 +453,7 @@ class SenderRunner:
         except Exception as exc:  # nothing was sent: a clear failure, not a stuck claim
             self._finish(row_id, Outcome(PERMANENT, f"cannot build the message: {_name(exc)}"))
             return
-        outcome = deliver(payload, sender, rcpts, self.cfg)
+        outcome = relay.deliver(payload, sender, rcpts)
         log.info("outbox %s: %s %s", row_id, outcome.kind, outcome.detail[:200])
         # A SIGKILL here leaves the row `sending`; recovery makes it `uncertain`.
         self._finish(row_id, outcome, payload=payload, now=now)

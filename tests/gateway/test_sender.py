@@ -9,6 +9,7 @@ SMTPUTF8, or fail clearly; an unexpected error never leaves a row in `sending`.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import hashlib
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -66,10 +68,16 @@ class SinkHandler:
         self.mail_options: list[list[str]] = []
         self.replies: list[str] = []
         self.on_message: Callable[[bytes], None] | None = None
+        self.peers: list[Any] = []  # the client end of the connection, per message
+        self.hang_up_after_data = False
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            self.peers.append(session.peer)
+            if self.hang_up_after_data:
+                # The relay closes the session once it answered, as idle timeouts do.
+                asyncio.get_running_loop().call_later(0.05, server.transport.close)
             if self.replies:
                 return self.replies.pop(0)
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
@@ -241,6 +249,38 @@ def test_sent_message_has_threading_headers_and_intact_body(
         assert stored.state == MessageState.SENT
         inbound = session.get(Message, draft.message_pk)
         assert inbound is not None and inbound.state == MessageState.SENT
+
+
+def test_consecutive_releases_share_one_relay_session(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    ids = [released(engine, customer_mid=f"c{i}@customer.example") for i in range(5)]
+    assert SenderRunner(sender_config(make_config, port), engine).run_once() == 5
+    assert {outbox(engine, i).state for i in ids} == {OutboxState.SENT}
+    assert len(handler.messages) == 5 and len(set(handler.peers)) == 1
+
+
+def test_a_reused_session_hung_up_mid_run_is_reopened(
+    engine: Engine, make_config: Callable[..., Config], sink: tuple[SinkHandler, int]
+) -> None:
+    handler, port = sink
+    handler.hang_up_after_data = True
+    ids = [released(engine, customer_mid=f"m{i}@customer.example") for i in range(3)]
+    slow = 0.2  # let the hang-up land between two sends of one run
+
+    real_mail = smtplib.SMTP.mail
+
+    def late_mail(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        time.sleep(slow)
+        return real_mail(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(smtplib.SMTP, "mail", late_mail)
+        assert SenderRunner(sender_config(make_config, port), engine).run_once() == 3
+    rows = [outbox(engine, i) for i in ids]
+    assert {r.state for r in rows} == {OutboxState.SENT} and all(r.attempts == 1 for r in rows)
+    assert len(handler.messages) == 3 and len(set(handler.peers)) == 3
 
 
 def test_451_is_retried_with_backoff_and_sent_once(
