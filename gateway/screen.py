@@ -56,6 +56,7 @@ from storage.models import (
     Outbox,
     OutboxState,
     SenderRate,
+    utcnow,
 )
 
 # flufl.bounce logs every detector it runs at INFO; the verdict carries what matters.
@@ -473,10 +474,16 @@ def link_bounce(
     Returns the ids of the outbox rows found. The bounce joins their ticket so the rep
     sees it in the conversation.
     """
-    if verdict.kind != BOUNCE or not verdict.original_ids:
+    if verdict.kind != BOUNCE:
         return []
-    wanted = {i for oid in verdict.original_ids for i in (oid, _bracketed(oid))}
-    rows = session.exec(select(Outbox).where(col(Outbox.message_id).in_(sorted(wanted)))).all()
+    matched_by = "message-id"
+    rows: list[Outbox] = []
+    if verdict.original_ids:
+        wanted = {i for oid in verdict.original_ids for i in (oid, _bracketed(oid))}
+        query = select(Outbox).where(col(Outbox.message_id).in_(sorted(wanted)))
+        rows = list(session.exec(query).all())
+    if not rows and verdict.recipients:
+        rows, matched_by = _sent_to(session, verdict.recipients, message.received_at), "recipient"
     found: list[int] = []
     for row in rows:
         found.append(int(row.id or 0))
@@ -501,6 +508,44 @@ def link_bounce(
             action="outbox.bounced",
             entity_type="outbox",
             entity_id=row.id,
-            details={"from": old, "bounce_message": message.id, "reason": verdict.reason[:500]},
+            details={
+                "from": old,
+                "bounce_message": message.id,
+                "reason": verdict.reason[:500],
+                "matched_by": matched_by,
+            },
         )
     return found
+
+
+# A bounce that quotes none of our Message-IDs is matched to a reply by its failed
+# recipient, but only to a reply sent this recently, and only to the latest one.
+BOUNCE_MATCH_WINDOW = timedelta(days=7)
+_RECENT_SENDS_SCANNED = 2000
+
+
+def _sent_to(session: Session, recipients: tuple[str, ...], at: datetime | None) -> list[Outbox]:
+    """The latest reply sent to each failed recipient within BOUNCE_MATCH_WINDOW.
+
+    Some MTAs (qmail without the copy, many appliance gateways) report only the address
+    that failed. Recipients are a JSON list, which no portable index can search, so the
+    recent sends are read newest first and matched here.
+    """
+    at = at or utcnow()
+    wanted = {r.strip().strip("<>").lower() for r in recipients if "@" in r}
+    if not wanted:
+        return []
+    recent = session.exec(
+        select(Outbox)
+        .where(col(Outbox.sent_at) >= at - BOUNCE_MATCH_WINDOW, col(Outbox.sent_at) <= at)
+        .where(col(Outbox.state) == OutboxState.SENT)
+        .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
+        .limit(_RECENT_SENDS_SCANNED)
+    ).all()
+    latest: dict[str, Outbox] = {}
+    for row in recent:
+        for addr in row.to_addrs:
+            key = h.split_address(addr)[1].lower()
+            if key in wanted and key not in latest:
+                latest[key] = row
+    return list({id(row): row for row in latest.values()}.values())

@@ -35,7 +35,7 @@ from gateway.screen import (
     screen,
 )
 from storage.db import session_scope
-from storage.models import Message, Outbox, OutboxState, RawMessage, SenderRate, utcnow
+from storage.models import AuditLog, Message, Outbox, OutboxState, RawMessage, SenderRate, utcnow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "screening"
 CORPORA = (
@@ -183,6 +183,53 @@ def test_bounce_marks_its_outbox_row_failed(
         assert row.last_error is not None and row.last_error.startswith("bounced: ")
         other = session.get(Outbox, other_id)
         assert other is not None and other.state == OutboxState.SENT
+
+
+def _sent(engine: Engine, message_id: str, to: str, ago: timedelta) -> int:
+    with session_scope(engine) as session:
+        row = Outbox(
+            message_id=message_id,
+            to_addrs=[to],
+            subject="Re: x [#7]",
+            body="hello",
+            released_by="Rita Rep",
+            state=OutboxState.SENT,
+            sent_at=utcnow() - ago,
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id or 0)
+
+
+def test_bounce_without_our_message_id_is_matched_by_its_failed_recipient(
+    engine: Engine, make_config: Callable[..., Config]
+) -> None:
+    """A qmail bounce that left out the copy names only the address that failed."""
+    raw = (FIXTURES / "bounce_qmail.eml").read_bytes()
+    raw = raw.split(b"--- Below this line")[0]
+    assert b"sg-bounced" not in raw
+    stale = _sent(engine, "<sg-old@example.com>", "left@customer.example", timedelta(days=30))
+    older = _sent(
+        engine, "<sg-older@example.com>", "Left <LEFT@customer.example>", timedelta(hours=5)
+    )
+    latest = _sent(engine, "<sg-latest@example.com>", "left@customer.example", timedelta(hours=1))
+    other = _sent(engine, "<sg-other@example.com>", "stays@customer.example", timedelta(hours=1))
+    verdict = run_screen(engine, make_config(), raw)
+    assert verdict is not None and verdict.kind == BOUNCE and verdict.permanent
+    assert "left@customer.example" in verdict.recipients
+    with session_scope(engine) as session:
+        message = _stored(session, raw)
+        assert link_bounce(session, message, verdict, actor="t") == [latest]
+    with Session(engine) as session:
+        states = {i: session.get(Outbox, i).state for i in (stale, older, latest, other)}  # type: ignore[union-attr]
+        entry = session.exec(select(AuditLog).where(AuditLog.action == "outbox.bounced")).one()
+    assert states == {
+        stale: OutboxState.SENT,
+        older: OutboxState.SENT,
+        latest: OutboxState.FAILED,
+        other: OutboxState.SENT,
+    }
+    assert entry.details["matched_by"] == "recipient"
 
 
 def test_delay_notice_does_not_fail_the_delivery(
