@@ -1,0 +1,158 @@
+"""The shared vocabulary of the review API: state sets, errors and the rows it returns.
+
+It runs no queries, so every other review module can import it and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage.models import Draft, DraftState, Message, Ticket
+
+# Draft states a rep can still act on, and the subset a release accepts.
+OPEN_STATES: tuple[str, ...] = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE, DraftState.STALE)
+RELEASABLE_STATES: tuple[str, ...] = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
+QUEUE_STATES: tuple[str, ...] = (*OPEN_STATES, DraftState.FAILED)
+SORT_KEYS: tuple[str, ...] = (
+    "age",
+    "sender",
+    "subject",
+    "intent",
+    "confidence",
+    "signature",
+    "state",
+)
+PATTERN_FIELDS: tuple[str, ...] = ("intent", "signature", "entity", "sender_domain")
+MAX_TAGGED = 10_000
+
+
+class ReviewError(ValueError):
+    """A review act that cannot be done, worded for the rep who tried it."""
+
+
+class VersionConflict(ReviewError):
+    """Someone else saved the draft since it was loaded; carries both texts."""
+
+    def __init__(
+        self, *, draft_id: int, mine: str, theirs: str, current_version: int, updated_by: str | None
+    ) -> None:
+        who = updated_by or "someone else"
+        super().__init__(f"draft {draft_id} was changed by {who} (now version {current_version})")
+        self.draft_id = draft_id
+        self.mine = mine
+        self.theirs = theirs
+        self.current_version = current_version
+        self.updated_by = updated_by
+
+
+class LeaseHeld(ReviewError):
+    """Another rep holds the ticket; they must finish, or it must be taken over."""
+
+    def __init__(self, *, ticket_id: int, holder: str, expires_at: datetime | None) -> None:
+        super().__init__(f"ticket {ticket_id} is being worked on by {holder}")
+        self.ticket_id = ticket_id
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class ConfirmationMismatch(ReviewError):
+    """The typed count does not match the number of messages to release."""
+
+
+class PermissionDenied(ReviewError):
+    """The act needs a role the actor does not have."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """What the queue shows; empty fields mean "any"."""
+
+    states: tuple[str, ...] = OPEN_STATES
+    intents: tuple[str, ...] = ()
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    mailbox: str | None = None
+    search: str = ""
+    sort: str = "age"
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    draft_id: int
+    ticket_id: int
+    received_at: datetime
+    sender: str
+    subject: str  # the customer's
+    reply_subject: str  # the draft's
+    intent: str | None
+    confidence: float | None
+    signature: str | None
+    state: str
+    version: int
+    lease_holder: str | None
+    lease_expires_at: datetime | None
+    mailbox: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationItem:
+    message_pk: int
+    direction: str
+    received_at: datetime
+    sender: str
+    subject: str
+    text: str
+    attachments: tuple[dict[str, Any], ...]
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """Everything the ticket screen shows for one draft, loaded in one go."""
+
+    draft: Draft
+    ticket: Ticket
+    message: Message
+    conversation: tuple[ConversationItem, ...]
+    body_text: str
+    entities: tuple[dict[str, Any], ...]
+    log_findings: tuple[dict[str, Any], ...]
+    suggestions: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemRow:
+    """A shunted message or a failed/uncertain send, with the reason."""
+
+    kind: str  # "shunted" | "failed" | "uncertain"
+    id: int
+    at: datetime
+    who: str
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    outbox_ids: tuple[int, ...]
+    bulk_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCandidate:
+    """One tagged draft as the bulk review lists it, with why it may be excluded."""
+
+    draft_id: int
+    ticket_id: int
+    to_addr: str
+    subject: str
+    body: str
+    version: int
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def eligible(self) -> bool:
+        return not self.problems
