@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from review_tui.app import ReviewApp
-from review_tui.settings import ReviewSettings
 from review_tui.screens.bulk import BulkReviewScreen
 from review_tui.screens.queue import QueueScreen
 from review_tui.screens.ticket import TicketScreen
+from review_tui.settings import ReviewSettings
 from storage import review as rv
 from storage.models import Draft, Outbox
 from storage.seed import seed
