@@ -104,6 +104,8 @@ class ScreenVerdict:
     permanent: bool = False
     diagnostic: str = ""
     recipients: tuple[str, ...] = field(default=())
+    # A bounce's own Date: no reply sent after it can be the one it reports on.
+    written_at: datetime | None = None
 
     @property
     def text(self) -> str:
@@ -209,6 +211,7 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
         permanent=failed,
         diagnostic=diagnostic,
         recipients=recipients,
+        written_at=parsed.date,
     )
 
 
@@ -482,8 +485,11 @@ def link_bounce(
         wanted = {i for oid in verdict.original_ids for i in (oid, _bracketed(oid))}
         query = select(Outbox).where(col(Outbox.message_id).in_(sorted(wanted)))
         rows = list(session.exec(query).all())
-    if not rows and verdict.recipients:
-        rows, matched_by = _sent_to(session, verdict.recipients, message.received_at), "recipient"
+    elif verdict.recipients:
+        # Only a bounce that names no message at all: one that quotes another message's
+        # Message-ID reports on that message, not on our latest reply to the address.
+        at = _written(verdict.written_at, message.received_at)
+        rows, matched_by = _sent_to(session, verdict.recipients, at), "recipient"
     found: list[int] = []
     for row in rows:
         found.append(int(row.id or 0))
@@ -493,6 +499,8 @@ def link_bounce(
             session.add(message)
         if not verdict.permanent or row.state == OutboxState.FAILED:
             continue
+        if matched_by == "recipient" and row.state != OutboxState.SENT:
+            continue  # the latest reply there is already failed or waiting to be retried
         old = row.state
         row.state = OutboxState.FAILED
         row.last_error = f"bounced: {verdict.diagnostic or verdict.reason}"[:2000]
@@ -524,21 +532,32 @@ BOUNCE_MATCH_WINDOW = timedelta(days=7)
 _RECENT_SENDS_SCANNED = 2000
 
 
-def _sent_to(session: Session, recipients: tuple[str, ...], at: datetime | None) -> list[Outbox]:
-    """The latest reply sent to each failed recipient within BOUNCE_MATCH_WINDOW.
+def _written(date: datetime | None, arrived: datetime | None) -> datetime:
+    """When a bounce was written: its Date (allowing DATE_MAX_SKEW for the MTA's clock),
+    never later than its arrival. A bounce stored late (a backfill, a backlog) keeps the
+    time it was written, so it cannot be matched to a reply sent since."""
+    at = arrived or utcnow()
+    if date is not None:
+        date = date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+        at = min(at, date + DATE_MAX_SKEW)
+    return at
+
+
+def _sent_to(session: Session, recipients: tuple[str, ...], at: datetime) -> list[Outbox]:
+    """The latest reply sent to each failed recipient within BOUNCE_MATCH_WINDOW before `at`.
 
     Some MTAs (qmail without the copy, many appliance gateways) report only the address
     that failed. Recipients are a JSON list, which no portable index can search, so the
     recent sends are read newest first and matched here.
     """
-    at = at or utcnow()
     wanted = {r.strip().strip("<>").lower() for r in recipients if "@" in r}
     if not wanted:
         return []
     recent = session.exec(
         select(Outbox)
+        # Whatever its state now: if the latest reply there already failed (or waits
+        # for a retry), the bounce is about it, not about an older one that went out.
         .where(col(Outbox.sent_at) >= at - BOUNCE_MATCH_WINDOW, col(Outbox.sent_at) <= at)
-        .where(col(Outbox.state) == OutboxState.SENT)
         .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
         .limit(_RECENT_SENDS_SCANNED)
     ).all()

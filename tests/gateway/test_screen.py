@@ -208,6 +208,9 @@ def test_bounce_without_our_message_id_is_matched_by_its_failed_recipient(
     raw = (FIXTURES / "bounce_qmail.eml").read_bytes()
     raw = raw.split(b"--- Below this line")[0]
     assert b"sg-bounced" not in raw
+    # Written just now: only replies sent before a bounce was written can have bounced.
+    written = f"Date: {format_datetime(utcnow())}".encode()
+    raw = raw.replace(b"Date: Thu, 26 Nov 2026 12:00:00 +0000", written, 1)
     stale = _sent(engine, "<sg-old@example.com>", "left@customer.example", timedelta(days=30))
     older = _sent(
         engine, "<sg-older@example.com>", "Left <LEFT@customer.example>", timedelta(hours=5)
