@@ -41,7 +41,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 from nlp.text import clean_line
 from nlp.types import Attachment, EvidenceLine, LogFinding
 
-RULES_VERSION = "log-1"
+RULES_VERSION = "log-2"
 
 _CHUNK = 64 * 1024
 _MAX_ZIP_MEMBERS = 200
@@ -434,6 +434,18 @@ def _block(lines: Sequence[str], i: int) -> tuple[tuple[int, ...], str]:
 # --- templates and signatures ------------------------------------------------------
 
 _MASKS: tuple[tuple[str, str], ...] = (
+    # Values whose token count varies would split one event across drain's
+    # length-first tree: "bytes (1.16 KB) sent" beside "bytes sent", "lifetime <1 sec"
+    # beside "lifetime 00:01". A parenthesised size joins the word before it and a
+    # compact duration is one token; "198 seconds" stays two, as it always is.
+    (r"\s*\(\s*\d+(?:\.\d+)?\s*[KMGT]i?B\s*\)", "SIZE"),
+    (r"<\d+(?:\.\d+)?\s?(?:ms|msec|secs?|s)\b|\b\d+(?:\.\d+)?(?:ms|msec|secs?|s|mins?)\b", "NUM"),
+    # Flag values after = or : ("overlap:false", "ws=null") vary like numbers do.
+    (r"(?<=[=:])(?:true|false|null|none|yes|no)\b", "VAL"),
+    # An endpoint is an endpoint whether it is written as an IP or a name, and a
+    # forwarded-for list of IPs is one value.
+    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?![\w.])", "HOST"),
+    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?:,\d{1,3}(?:\.\d{1,3}){3})+(?![\w.])", "IP"),
     (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "TS"),
     (r"\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?", "TS"),
     (r"\b[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}\b", "TS"),
@@ -458,11 +470,13 @@ _ANY_MASK = re.compile(r"<(?:[A-Z]+|\*)>")
 _REPEATED_MASK = re.compile(r"<\*>(?:\s*<\*>)+")
 
 
-def make_template_miner(sim_th: float = 0.7, depth: int = 4) -> TemplateMiner:
+def make_template_miner(sim_th: float = 0.7, depth: int = 5) -> TemplateMiner:
     """An in-memory drain3 miner with our generic masks (no files, no persistence).
 
     sim_th is stricter than drain3's 0.4: merging two different failures into one
     signature is worse for a rep than showing the same failure as two templates.
+    depth 5 routes by the first two tokens (drain3 counts the root and the length
+    layer), so `10.0.0.1 "GET …"` and `10.0.0.1 "POST …"` are never compared at all.
     """
     config = TemplateMinerConfig()
     config.profiling_enabled = False

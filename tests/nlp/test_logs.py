@@ -17,6 +17,7 @@ from nlp.logs import (
     evidence_text,
     gunzip,
     is_log_attachment,
+    make_template_miner,
     signature,
 )
 from nlp.types import Attachment, LogFinding
@@ -329,3 +330,39 @@ def test_log_of_only_errors_is_mined_up_to_a_cap_and_counted() -> None:
     assert finding.error_lines == 30_000
     assert finding.template == "ERROR job <*> failed"
     assert "templates mined from the first 2,000 error events" in finding.note
+
+
+def _clusters(lines: list[str]) -> list[int]:
+    miner = make_template_miner()
+    return [miner.add_log_message(line)["cluster_id"] for line in lines]
+
+
+def test_optional_sizes_and_durations_do_not_split_one_event() -> None:
+    lines = [
+        "proxy.example.org:5070 close, 403 bytes sent, 426 bytes received, lifetime 00:01",
+        "10.0.0.7:443 close, 1190 bytes (1.16 KB) sent, 3014 bytes (2.94 KB) received, "
+        "lifetime <1 sec",
+        "www.example.com:443 close, 451 bytes sent, 18620 bytes (18.1 KB) received, lifetime 2s",
+        "db-1.internal:5432 close, 9 bytes sent, 7 bytes received, lifetime 01:12",
+    ]
+    assert len(set(_clusters(lines))) == 1
+
+
+def test_flag_values_vary_like_numbers_but_methods_do_not() -> None:
+    flags = ["updateClipping isOverlap:false, top=3", "updateClipping isOverlap:true, top=9"]
+    assert len(set(_clusters(flags))) == 1
+    requests = [
+        '10.1.1.1 "GET /v2/abc/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.24',
+        '10.1.1.1,10.2.2.2 "GET /v2/def/servers/detail HTTP/1.1" status: 200 len: 18 time: 0.2',
+        '10.1.1.1 "POST /v2/abc/os-server-external-events HTTP/1.1" status: 200 len: 380 time: 0.1',
+    ]
+    get1, get2, post = _clusters(requests)
+    assert get1 == get2 != post
+
+
+def test_seconds_spelled_out_keep_their_word() -> None:
+    """'over 198 seconds' and 'over 5 retries' are different events of the same shape."""
+    miner = make_template_miner()
+    miner.add_log_message("ddr errors detected and corrected over 198 seconds")
+    template = miner.add_log_message("ddr errors detected and corrected over 4562 seconds")
+    assert template["template_mined"].endswith("<NUM> seconds")
