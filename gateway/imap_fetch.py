@@ -41,7 +41,14 @@ def _uid_fetch(client: IMAPClient, uids: Sequence[int], items: str) -> list[Any]
 
 
 def _parsed(data: list[Any]) -> dict[int, dict[bytes, Any]]:
-    return dict(parse_fetch_response(data, normalise_times=False, uid_is_key=True))
+    """imapclient's reading of the response, keyed by the UID each item states.
+
+    imapclient would fall back to the sequence number for an item without a UID; such
+    an item (unsolicited, or from a server that breaks RFC 3501) is dropped instead, so
+    a body can never be filed, and then flagged, under the wrong UID.
+    """
+    parsed = parse_fetch_response(data, normalise_times=False, uid_is_key=False)
+    return {int(item[b"UID"]): item for item in parsed.values() if b"UID" in item}
 
 
 def fetch_bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:

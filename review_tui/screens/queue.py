@@ -78,10 +78,11 @@ class QueueScreen(Screen[None]):
     class Done(Message):
         """A write finished: say so and reload."""
 
-        def __init__(self, text: str, *, error: bool = False) -> None:
+        def __init__(self, text: str, *, error: bool = False, reload: bool = True) -> None:
             super().__init__()
             self.text = text
             self.error = error
+            self.reload = reload
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,7 +137,11 @@ class QueueScreen(Screen[None]):
                 total = rv.count_queue(session=session, flt=flt)
                 problems = rv.count_problems(session=session)
         except Exception as exc:  # shown to the rep; the screen keeps its last page
-            self.post_message(self.Done(f"could not load the queue: {exc}", error=True))
+            # No reload from here: an unreachable database would make that a tight
+            # loop. The timer (or the rep's next action) tries again.
+            self.post_message(
+                self.Done(f"could not load the queue: {exc}", error=True, reload=False)
+            )
             return
         self.post_message(self.PageLoaded(rows, total, problems, request))
 
@@ -177,7 +182,8 @@ class QueueScreen(Screen[None]):
 
     def on_queue_screen_done(self, event: Done) -> None:
         self.review.say(event.text, error=event.error)
-        self.reload()
+        if event.reload:
+            self.reload()
 
     # ------------------------------------------------------------ cursor and paging
 

@@ -45,10 +45,11 @@ class TicketScreen(Screen[None]):
     ]
 
     class Loaded(Message):
-        def __init__(self, view: rv.TicketView, lease: rv.Lease) -> None:
+        def __init__(self, view: rv.TicketView, lease: rv.Lease, request: int) -> None:
             super().__init__()
             self.view = view
             self.lease = lease
+            self.request = request
 
     class LeaseChanged(Message):
         def __init__(self, lease: rv.Lease) -> None:
@@ -96,6 +97,7 @@ class TicketScreen(Screen[None]):
         self.version = 0
         self.saved_body = ""
         self.warned_unsaved = False
+        self.requested = 0
 
     @property
     def review(self) -> ReviewApp:
@@ -144,8 +146,13 @@ class TicketScreen(Screen[None]):
 
     # ------------------------------------------------------------ loading
 
-    @work(thread=True, exclusive=True, group="ticket-load")
     def load(self) -> None:
+        """(Re)load the ticket; only the newest of overlapping loads is shown."""
+        self.requested += 1
+        self._load(self.requested)
+
+    @work(thread=True, exclusive=True, group="ticket-load")
+    def _load(self, request: int) -> None:
         settings = self.review.settings
         try:
             with Session(self.review.reader) as session:
@@ -159,9 +166,11 @@ class TicketScreen(Screen[None]):
         except Exception as exc:
             self.post_message(self.Failed(f"cannot open draft {self.draft_id}: {exc}"))
             return
-        self.post_message(self.Loaded(view, lease))
+        self.post_message(self.Loaded(view, lease, request))
 
     def on_ticket_screen_loaded(self, event: Loaded) -> None:
+        if event.request != self.requested:
+            return  # a newer load was asked for after this one started
         self.view, self.lease = event.view, event.lease
         draft = event.view.draft
         if self.is_dirty():

@@ -97,3 +97,16 @@ def test_a_failed_fetch_raises(dovecot: Dovecot) -> None:
     with pytest.raises(IMAPClientError):
         fetch_bodies(client, [1])
     client.logout()
+
+
+def test_general_parser_never_files_a_body_under_a_sequence_number() -> None:
+    data = [
+        (b"7 (BODY[] {5}", b"hello"),  # no UID: sequence number 7 is not a UID
+        b")",
+        (b"8 (FLAGS () UID 12 BODY[] {3}", b"abc"),
+        b")",
+    ]
+    assert bodies_from(data) is None
+    assert {uid: bytes(item[b"BODY[]"]) for uid, item in imap_fetch._parsed(data).items()} == {
+        12: b"abc"
+    }
