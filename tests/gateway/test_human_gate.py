@@ -153,6 +153,7 @@ def test_only_release_retry_and_sender_set_outbox_pending() -> None:
 
 def test_only_the_sender_talks_smtp_to_a_relay() -> None:
     users = set()
+    relay_importers = set()
     for rel, tree in _sources():
         for node in ast.walk(tree):
             names: list[str] = []
@@ -162,6 +163,17 @@ def test_only_the_sender_talks_smtp_to_a_relay() -> None:
                 names = [node.module]
             if any(n.split(".")[0] in ("smtplib", "aiosmtplib") for n in names):
                 users.add(rel)
+            if isinstance(node, ast.ImportFrom):
+                # Relative imports resolved against the file's package; `from gateway
+                # import relay` names the module among the imported names.
+                package = rel.split("/")[: -node.level] if node.level else []
+                base = ".".join([*package, *([node.module] if node.module else [])])
+                names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            if "gateway.relay" in names:
+                relay_importers.add(rel)
     # demo.py is a client of our own SMTP front door on 127.0.0.1, never of a relay.
-    assert users <= {"gateway/sender.py", "gateway/demo.py"}
-    assert "gateway/sender.py" in users
+    # relay.py is the sender's SMTP client side, split out of sender.py.
+    assert users <= {"gateway/sender.py", "gateway/relay.py", "gateway/demo.py"}
+    assert "gateway/relay.py" in users
+    # ...and only the sender uses it, so nothing else reaches a relay through it.
+    assert relay_importers == {"gateway/sender.py"}
