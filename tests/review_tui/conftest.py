@@ -49,9 +49,15 @@ def seeded(db: Engine) -> SeedResult:
 
 @pytest.fixture
 def make_app(db_url: str) -> Callable[..., ReviewApp]:
+    return app_builder(db_url)
+
+
+def app_builder(database_url: str) -> Callable[..., ReviewApp]:
+    """Apps on `database_url` for a named rep, with the test clock and no timer refresh."""
+
     def build(actor: str = "alice", **overrides: Any) -> ReviewApp:
         values: dict[str, Any] = {
-            "database_url": db_url,
+            "database_url": database_url,
             "actor": actor,
             "refresh_seconds": 0,
             "clock": fixed_clock,

@@ -9,7 +9,6 @@ lease) run here too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -19,12 +18,11 @@ from review_tui.app import ReviewApp
 from review_tui.screens.bulk import BulkReviewScreen
 from review_tui.screens.queue import QueueScreen
 from review_tui.screens.ticket import TicketScreen
-from review_tui.settings import ReviewSettings
 from storage import review as rv
 from storage.models import Draft, Outbox
 from storage.seed import seed
 from tests.postgres import pg_bindir
-from tests.review_tui.conftest import fixed_clock, settle
+from tests.review_tui.conftest import app_builder, settle
 from tests.review_tui.test_app import open_draft, text_of
 
 pytestmark = [
@@ -35,20 +33,7 @@ pytestmark = [
 
 @pytest.fixture
 def pg_app(pg_engine: Engine) -> Callable[..., ReviewApp]:
-    url = pg_engine.url.render_as_string(hide_password=False)
-
-    def build(actor: str = "alice", **overrides: Any) -> ReviewApp:
-        values: dict[str, Any] = {
-            "database_url": url,
-            "actor": actor,
-            "refresh_seconds": 0,
-            "clock": fixed_clock,
-            "from_address": "support@help.example.org",
-        }
-        values.update(overrides)
-        return ReviewApp(ReviewSettings(**values))
-
-    return build
+    return app_builder(pg_engine.url.render_as_string(hide_password=False))
 
 
 def pending(engine: Engine) -> list[Outbox]:
