@@ -104,6 +104,8 @@ class ScreenVerdict:
     permanent: bool = False
     diagnostic: str = ""
     recipients: tuple[str, ...] = field(default=())
+    # The addresses that failed for good; a mixed report also names delayed ones.
+    failed_recipients: tuple[str, ...] = field(default=())
     # A bounce's own Date: no reply sent after it can be the one it reports on.
     written_at: datetime | None = None
 
@@ -191,6 +193,12 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
     status = _delivery_status(tree) if tree is not None else DeliveryStatus()
     failed = bool(permanent) or status.action == "failed" or (not is_report and not temporary)
     recipients = tuple(sorted(permanent | temporary)) or status.recipients
+    if permanent:
+        failed_recipients = tuple(sorted(permanent))
+    elif failed and not temporary:
+        failed_recipients = recipients
+    else:
+        failed_recipients = ()
     if failed:
         what = "delivery failure"
     elif status.action in ("delayed", "relayed", "delivered", "expanded"):
@@ -211,6 +219,7 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
         permanent=failed,
         diagnostic=diagnostic,
         recipients=recipients,
+        failed_recipients=failed_recipients,
         written_at=parsed.date,
     )
 
@@ -489,7 +498,9 @@ def link_bounce(
         # Only a bounce that names no message at all: one that quotes another message's
         # Message-ID reports on that message, not on our latest reply to the address.
         at = _written(verdict.written_at, message.received_at)
-        rows, matched_by = _sent_to(session, verdict.recipients, at), "recipient"
+        # A permanent report fails only the replies to the addresses that failed for good.
+        targets = verdict.failed_recipients if verdict.permanent else verdict.recipients
+        rows, matched_by = _sent_to(session, targets, at), "recipient"
     found: list[int] = []
     for row in rows:
         found.append(int(row.id or 0))
