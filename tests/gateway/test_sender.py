@@ -70,6 +70,7 @@ class SinkHandler:
         self.on_message: Callable[[bytes], None] | None = None
         self.peers: list[Any] = []  # the client end of the connection, per message
         self.hang_up_after_data = False
+        self.hung_up = threading.Event()  # set once a hang-up has really happened
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -77,7 +78,7 @@ class SinkHandler:
             self.peers.append(session.peer)
             if self.hang_up_after_data:
                 # The relay closes the session once it answered, as idle timeouts do.
-                asyncio.get_running_loop().call_later(0.05, server.transport.close)
+                asyncio.get_running_loop().call_later(0.05, self._hang_up, server)
             if self.replies:
                 return self.replies.pop(0)
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
@@ -85,6 +86,10 @@ class SinkHandler:
         if self.on_message is not None:
             self.on_message(envelope.content)
         return "250 2.0.0 queued"
+
+    def _hang_up(self, server: Any) -> None:
+        server.transport.close()
+        self.hung_up.set()
 
     def parsed(self) -> list[EmailMessage]:
         out = []
@@ -267,12 +272,15 @@ def test_a_reused_session_hung_up_mid_run_is_reopened(
     handler, port = sink
     handler.hang_up_after_data = True
     ids = [released(engine, customer_mid=f"m{i}@customer.example") for i in range(3)]
-    slow = 0.2  # let the hang-up land between two sends of one run
-
     real_mail = smtplib.SMTP.mail
+    awaited = [0]  # messages whose hang-up has been waited for
 
     def late_mail(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        time.sleep(slow)
+        if len(handler.peers) > awaited[0]:  # a message went out: let its hang-up land
+            assert handler.hung_up.wait(10)
+            handler.hung_up.clear()
+            awaited[0] = len(handler.peers)
+            time.sleep(0.05)  # and the FIN reach this side
         return real_mail(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
