@@ -6,6 +6,7 @@ Each process opens its own engine; an SQLite connection is never shared across t
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,20 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def json_dumps(value: Any) -> str:
+    """json.dumps, minus its call overhead for the values most rows hold.
+
+    Every ingested message writes five JSON values and most are None or an empty list;
+    at thousands of messages a second the encoder's set-up was a fifth of the store's
+    CPU. The output is exactly json.dumps's.
+    """
+    if value is None:
+        return "null"
+    if value == [] and isinstance(value, list):
+        return "[]"
+    return json.dumps(value)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for `url` with the pragmas and pool this project relies on."""
     if url.startswith("sqlite"):
@@ -36,6 +51,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            json_serializer=json_dumps,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             # The pool hands each checkout its own connection exclusively, so no sqlite3
             # connection is ever used by two threads at once; in-memory databases would
@@ -47,7 +63,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # BEGIN so two writers serialise cleanly instead of failing on upgrade.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:

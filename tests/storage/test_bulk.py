@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from storage.bulk import Bulk
+from storage.db import json_dumps
 from storage.models import AuditLog, Message, RawMessage
 from tests.postgres import pg_bindir
 
@@ -93,3 +95,10 @@ def test_naive_datetimes_are_refused_as_sqlalchemy_would(engine: Engine) -> None
 def test_a_statement_binding_other_names_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="binds"):
         Bulk(AUDIT.insert().values(actor="fixed"), engine.dialect, ["at", "action"])
+
+
+@pytest.mark.parametrize(
+    "value", [None, [], ["a", "ü"], {}, {"k": [1, None]}, "text", 0, [[]], (), [None]]
+)
+def test_json_dumps_writes_exactly_what_json_dumps_writes(value: Any) -> None:
+    assert json_dumps(value) == json.dumps(value)
