@@ -2,8 +2,9 @@
 
 Both sides fetch the same messages with `BODY.PEEK[]` in the same batch size from the
 same server; the baseline only fetches, supportgate also stores every message durably
-(one commit each), flags it and advances its checkpoint. The ratio says how much of the
-raw IMAP rate the safety costs. Needs the dovecot binary (Debian `dovecot-imapd`).
+(one commit per run of up to 500), flags it and advances its checkpoint. The ratio says
+how much of the raw IMAP rate the safety costs; the last line compares with storing
+after fetching, one after the other. Needs the dovecot binary (Debian `dovecot-imapd`).
 
     .venv/bin/python bench/imap_backfill.py [--messages 5000] [--size 4096] [--batch 50]
 """
