@@ -93,6 +93,18 @@ def test_search_treats_wildcards_literally(engine: Engine, seeded: SeedResult) -
     assert none == 0
 
 
+def test_search_ignores_case_on_every_searched_column(engine: Engine, seeded: SeedResult) -> None:
+    with Session(engine) as session:
+        lower = rv.count_queue(session=session, flt=rv.QueueFilter(search="nordlicht"))
+        mixed = rv.count_queue(session=session, flt=rv.QueueFilter(search="NordLICHT"))
+        row = rv.page_queue(session=session, limit=1)[0]
+        by_subject = rv.page_queue(
+            session=session, flt=rv.QueueFilter(search=row.subject.upper()), limit=500
+        )
+    assert lower == mixed > 0
+    assert row.draft_id in {r.draft_id for r in by_subject}
+
+
 def test_unknown_sort_is_a_clear_error(engine: Engine, seeded: SeedResult) -> None:
     with Session(engine) as session, pytest.raises(rv.ReviewError, match="cannot sort by"):
         rv.page_queue(session=session, flt=rv.QueueFilter(sort="colour"))
