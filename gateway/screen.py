@@ -192,9 +192,11 @@ def _bounce(parsed: ParsedMessage, tree: EmailMessage | None) -> ScreenVerdict |
         return None
     status = _delivery_status(tree) if tree is not None else DeliveryStatus()
     failed = bool(permanent) or status.action == "failed" or (not is_report and not temporary)
-    recipients = tuple(sorted(permanent | temporary)) or status.recipients
-    if permanent:
-        failed_recipients = tuple(sorted(permanent))
+    # A block without Action: (flufl skips it) still names a failed recipient by its 5.x.x.
+    known = permanent | temporary
+    recipients = tuple(sorted(known | set(status.failed))) if known else status.recipients
+    if permanent or status.failed:
+        failed_recipients = tuple(sorted(permanent | set(status.failed)))
     elif failed and not temporary:
         failed_recipients = recipients
     else:
@@ -239,8 +241,11 @@ class DeliveryStatus:
     action: str = ""
     diagnostic: str = ""
     recipients: tuple[str, ...] = ()
+    # Recipients whose own block says failed (Action: failed, or a 5.x.x Status).
+    failed: tuple[str, ...] = ()
 
 
+_DSN_BLOCK_BREAK = re.compile(r"\r?\n[ \t]*\r?\n")
 _DSN_FIELD = re.compile(
     r"^(action|status|diagnostic-code|final-recipient|original-recipient)[ \t]*:[ \t]*(.+)$",
     re.IGNORECASE | re.MULTILINE,
@@ -263,22 +268,31 @@ def _delivery_status(tree: EmailMessage) -> DeliveryStatus:
     actions: list[str] = []
     diagnostic = ""
     recipients: list[str] = []
+    failed: list[str] = []
     for part in tree.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
-        for name, value in _DSN_FIELD.findall(_status_text(part)):
-            name, value = name.lower(), h.clean(value)
-            if name == "action":
-                actions.append(value.lower())
-            elif name == "status":
-                actions.append({"5": "failed", "4": "delayed"}.get(value[:1], ""))
-                diagnostic = diagnostic or value
-            elif name == "diagnostic-code":
-                diagnostic = value
-            elif value.split(";", 1)[-1].strip() not in recipients:
-                recipients.append(value.split(";", 1)[-1].strip())
+        # One block per recipient (after the per-message one): which one failed matters.
+        for block in _DSN_BLOCK_BREAK.split(_status_text(part)):
+            block_actions: list[str] = []
+            named: list[str] = []
+            for name, value in _DSN_FIELD.findall(block):
+                name, value = name.lower(), h.clean(value)
+                if name == "action":
+                    block_actions.append(value.lower())
+                elif name == "status":
+                    block_actions.append({"5": "failed", "4": "delayed"}.get(value[:1], ""))
+                    diagnostic = diagnostic or value
+                elif name == "diagnostic-code":
+                    diagnostic = value
+                else:
+                    named.append(value.split(";", 1)[-1].strip())
+            actions.extend(block_actions)
+            recipients.extend(r for r in dict.fromkeys(named) if r not in recipients)
+            if "failed" in block_actions:
+                failed.extend(r for r in dict.fromkeys(named) if r not in failed)
     action = "failed" if "failed" in actions else next((a for a in actions if a), "")
-    return DeliveryStatus(action, diagnostic, tuple(recipients))
+    return DeliveryStatus(action, diagnostic, tuple(recipients), tuple(failed))
 
 
 def _original_ids(parsed: ParsedMessage, tree: EmailMessage | None) -> tuple[str, ...]:
