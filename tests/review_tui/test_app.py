@@ -45,6 +45,13 @@ def draft(engine: Engine, draft_id: int) -> Draft:
         return row
 
 
+def open_with_intent(engine: Engine, intent: str) -> list[int]:
+    """Ids of the open drafts labelled `intent`, ascending."""
+    with Session(engine) as session:
+        query = select(Draft).where(Draft.intent == intent, col(Draft.state).in_(rv.OPEN_STATES))
+        return sorted(int(d.id or 0) for d in session.exec(query).all())
+
+
 def screen_text(app: ReviewApp) -> str:
     svg = app.export_screenshot()
     parts = re.findall(r"<text [^>]*>(.*?)</text>", svg)
@@ -151,15 +158,7 @@ async def test_release_one_writes_one_outbox_row(
 async def test_tag_by_pattern_and_bulk_release(
     db: Engine, seeded: SeedResult, make_app: AppFactory
 ) -> None:
-    with Session(db) as session:
-        matching = sorted(
-            int(d.id or 0)
-            for d in session.exec(
-                select(Draft).where(
-                    Draft.intent == "outage_report", col(Draft.state).in_(rv.OPEN_STATES)
-                )
-            ).all()
-        )
+    matching = open_with_intent(db, "outage_report")
     excluded = [i for i in matching if rv.release_problems(draft(db, i))]
     reasons = {draft(db, i).state == "stale" for i in excluded}
     assert reasons == {True, False}  # stale ones, and ones with unfilled placeholders

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from review_tui.app import ReviewApp
 from review_tui.screens.bulk import BulkReviewScreen
@@ -23,7 +23,7 @@ from storage.models import Draft, Outbox
 from storage.seed import seed
 from tests.postgres import pg_bindir
 from tests.review_tui.conftest import app_builder, settle
-from tests.review_tui.test_app import open_draft, text_of
+from tests.review_tui.test_app import open_draft, open_with_intent, text_of
 
 pytestmark = [
     pytest.mark.postgres,
@@ -45,15 +45,8 @@ async def test_release_one_and_bulk_release_on_postgres(
     pg_engine: Engine, pg_app: Callable[..., ReviewApp]
 ) -> None:
     seeded = seed(pg_engine, count=30)
+    outage = open_with_intent(pg_engine, "outage_report")
     with Session(pg_engine) as session:
-        outage = sorted(
-            int(d.id or 0)
-            for d in session.exec(
-                select(Draft).where(
-                    Draft.intent == "outage_report", col(Draft.state).in_(rv.OPEN_STATES)
-                )
-            ).all()
-        )
         releasable = [
             d
             for d in seeded.draft_ids
