@@ -237,7 +237,8 @@ _MASKS: tuple[tuple[str, str], ...] = (
     (r"<\d+(?:\.\d+)?\s?(?:ms|msec|secs?|s)\b|\b\d+(?:\.\d+)?(?:ms|msec|secs?|s|mins?)\b", "NUM"),
     # Flag values after = or : ("overlap:false", "ws=null") vary like numbers do. A "no"
     # after a colon starts the failure's own words ("TNS:no listener"), so only "=no".
-    (r"(?<=[=:])(?:true|false|null|none|yes)\b|(?<==)no\b", "VAL"),
+    # Python and Java spell them True/None/TRUE too.
+    (r"(?<=[=:])(?:[Tt]rue|TRUE|[Ff]alse|FALSE|null|NULL|[Nn]one|yes)\b|(?<==)no\b", "VAL"),
     # An endpoint is an endpoint whether it is written as an IP or a name, and a
     # forwarded-for list of IPs is one value.
     (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?![\w.])", "HOST"),

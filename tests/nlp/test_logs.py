@@ -366,3 +366,12 @@ def test_seconds_spelled_out_keep_their_word() -> None:
     miner.add_log_message("ddr errors detected and corrected over 198 seconds")
     template = miner.add_log_message("ddr errors detected and corrected over 4562 seconds")
     assert template["template_mined"].endswith("<NUM> seconds")
+
+
+def test_flag_values_in_any_usual_spelling_vary_like_numbers() -> None:
+    lines = [
+        "worker ready=True cached=None in pool main",
+        "worker ready=False cached=none in pool main",
+        "worker ready=TRUE cached=NULL in pool main",
+    ]
+    assert len(set(_clusters(lines))) == 1
