@@ -14,12 +14,14 @@ The command goes through the same imaplib calls imapclient's `fetch` makes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.response_parser import parse_fetch_response
+
+V = TypeVar("V")
 
 BODY = b"BODY[]"
 SIZE = b"RFC822.SIZE"
@@ -51,22 +53,39 @@ def _parsed(data: list[Any]) -> dict[int, dict[bytes, Any]]:
     return {int(item[b"UID"]): item for item in parsed.values() if b"UID" in item}
 
 
-def fetch_bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:
-    """UID -> raw message for those of `uids` the server still has."""
+def _fetch(
+    client: IMAPClient,
+    uids: Sequence[int],
+    items: str,
+    fast: Callable[[list[Any]], dict[int, V] | None],
+    general: Callable[[dict[int, dict[bytes, Any]]], dict[int, V]],
+) -> dict[int, V]:
+    """One UID FETCH, read by `fast` or else by imapclient's parser and `general`;
+    only the UIDs asked for come back."""
     if not uids:
         return {}
-    data = _uid_fetch(client, uids, "(BODY.PEEK[])")
-    found = bodies_from(data)
+    data = _uid_fetch(client, uids, items)
+    found = fast(data)
     if found is None:
-        found = {}
-        for uid, item in _parsed(data).items():
-            if BODY not in item:
-                continue
-            if item[BODY] is None:
-                raise IMAPClientError(f"the server returned no body for UID {uid}")
-            found[uid] = bytes(item[BODY])
+        found = general(_parsed(data))
     wanted = set(uids)
-    return {uid: body for uid, body in found.items() if uid in wanted}
+    return {uid: value for uid, value in found.items() if uid in wanted}
+
+
+def fetch_bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:
+    """UID -> raw message for those of `uids` the server still has."""
+    return _fetch(client, uids, "(BODY.PEEK[])", bodies_from, _bodies)
+
+
+def _bodies(parsed: dict[int, dict[bytes, Any]]) -> dict[int, bytes]:
+    found: dict[int, bytes] = {}
+    for uid, item in parsed.items():
+        if BODY not in item:
+            continue
+        if item[BODY] is None:
+            raise IMAPClientError(f"the server returned no body for UID {uid}")
+        found[uid] = bytes(item[BODY])
+    return found
 
 
 def bodies_from(data: list[Any]) -> dict[int, bytes] | None:
@@ -90,14 +109,11 @@ def bodies_from(data: list[Any]) -> dict[int, bytes] | None:
 
 def fetch_sizes(client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
     """UID -> RFC822.SIZE (no bodies are sent)."""
-    if not uids:
-        return {}
-    data = _uid_fetch(client, uids, "(RFC822.SIZE)")
-    found = sizes_from(data)
-    if found is None:
-        found = {uid: int(item.get(SIZE, 0)) for uid, item in _parsed(data).items()}
-    wanted = set(uids)
-    return {uid: size for uid, size in found.items() if uid in wanted}
+    return _fetch(client, uids, "(RFC822.SIZE)", sizes_from, _sizes)
+
+
+def _sizes(parsed: dict[int, dict[bytes, Any]]) -> dict[int, int]:
+    return {uid: int(item.get(SIZE, 0)) for uid, item in parsed.items()}
 
 
 def sizes_from(data: list[Any]) -> dict[int, int] | None:

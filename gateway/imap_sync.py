@@ -3,9 +3,9 @@
 What is new is decided by the checkpoint (UIDVALIDITY + last stored UID), never by
 `\\Seen`, which any other client may set. Every message is fetched with `BODY.PEEK[]`
 (reading never marks it seen) and stored through `gateway.ingest`, idempotently, in
-one transaction per fetched batch. Only after that commit do we acknowledge the batch
-on the server (flag, keyword or move); the checkpoint follows, at most about a second
-behind (`gateway.imap_checkpoint`). The crash windows:
+one transaction per run of fetched batches (up to STORE_CHUNK messages). Only after that
+commit do we acknowledge the run on the server (flag, keyword or move); the checkpoint
+follows, at most about a second behind (`gateway.imap_checkpoint`). The crash windows:
 
 * crash before ingest commits: nothing stored, nothing flagged, checkpoint unchanged;
   the next run fetches the message again.
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,11 +49,9 @@ log = logging.getLogger(__name__)
 # A FETCH of bodies holds this much at most (a single larger message goes alone).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 SIZE_QUERY_CHUNK = 1000
-# Fetched batches are stored in one transaction of up to this many messages.
+# Fetched batches are stored in one transaction of up to this many messages, and then
+# flagged or moved on the server in one command.
 STORE_CHUNK = 500
-# Committed messages are flagged/moved in runs of this many, or after this long.
-ACK_CHUNK = 500
-ACK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,50 +212,20 @@ class _Stored:
     size: int = 0
 
 
-class _Acknowledger:
-    """Flags (or moves) committed messages in runs, then lets the checkpoint follow.
-
-    One STORE or MOVE per fetched batch costs a round trip each; over a remote link
-    that is most of a backfill's time. Committed UIDs are gathered and acknowledged
-    together, every ACK_CHUNK UIDs or ACK_INTERVAL seconds and before anything ends.
-    The order per UID is unchanged (commit, then acknowledge, then checkpoint), so a
-    crash while UIDs wait only means fetching them again, which ingest recognises.
-    """
-
-    def __init__(self, client: IMAPClient, cfg: ImapConfig, ckpt: Checkpointer) -> None:
-        self.client, self.cfg, self.ckpt = client, cfg, ckpt
-        self.uids: list[int] = []
-        self.done_uid: int | None = None  # the checkpoint may reach this once flushed
-        self.since = time.monotonic()
-
-    def add(self, uids: list[int], done_uid: int | None) -> None:
-        self.uids.extend(uids)
-        if done_uid is not None:
-            self.done_uid = done_uid
-        if len(self.uids) >= ACK_CHUNK or time.monotonic() - self.since >= ACK_INTERVAL:
-            self.flush()
-
-    def flush(self) -> None:
-        acknowledge(self.client, self.cfg, self.uids)
-        self.uids = []
-        if self.done_uid is not None:
-            self.ckpt.done(self.done_uid)
-            self.done_uid = None
-        self.since = time.monotonic()
-
-
-def _finish(stored: _Stored, acks: _Acknowledger) -> int:
-    """Wait for the batch's commit, then queue it for acknowledgement; return how many
-    were new. Only committed messages are ever flagged or moved."""
+def _finish(client: IMAPClient, cfg: ImapConfig, stored: _Stored, ckpt: Checkpointer) -> int:
+    """Wait for the store's commit, then acknowledge it and mark it done; return how many
+    were new. Only committed messages are ever flagged or moved, in one command per
+    store (up to STORE_CHUNK UIDs) rather than one per IMAP batch."""
     assert stored.future is not None
     results, failure = stored.future.result()
     items, batch = stored.items, stored.batch
+    acknowledge(client, cfg, [uid for uid, _raw in items[: len(results)]])
     # Everything below the first message not stored is done (stored or vanished).
     limit = items[len(results)][0] if failure is not None else batch[-1] + 1
     done = [uid for uid in batch if uid < limit]
-    acks.add([uid for uid, _raw in items[: len(results)]], done[-1] if done else None)
+    if done:
+        ckpt.done(done[-1])
     if failure is not None:
-        acks.flush()  # the IMAP side is healthy: acknowledge what did commit
         raise failure
     return sum(1 for r in results if not r.duplicate)
 
@@ -288,7 +255,6 @@ def sync_folder(
     if progress is not None:
         progress.start(len(uids))
     ckpt = Checkpointer(engine, cfg, uidvalidity)
-    acks = _Acknowledger(client, cfg, ckpt)
     stored = fetched = 0
     # Fetching (network, this thread: the IMAP connection is not thread-safe) overlaps
     # with storing (database, the writer thread). Fetched batches are gathered into one
@@ -300,22 +266,25 @@ def sync_folder(
     held = _Stored([], [], None)
 
     def submit() -> None:
+        """Finish the store in flight, then start storing what is held."""
         nonlocal pending, stored, held
         if pending is not None:
-            stored += _finish(pending, acks)
+            stored += _finish(client, cfg, pending, ckpt)
             pending = None
         if held.batch:
             held.future = writer.submit(ingest_all, engine, cfg, held.items)
             pending, held = held, _Stored([], [], None)
+
+    def drain() -> None:
+        submit()  # finishes the store in flight and starts the held one
+        submit()  # finishes that one
 
     try:
         size_of = sizes(client, uids)
         count = max(cfg.batch_size, 1)
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
-                submit()
-                submit()
-                acks.flush()
+                drain()
                 return SyncResult(fetched, stored, batch[0] - 1, complete=False)
             items = _fetch(client, cfg, batch)
             held.batch.extend(batch)
@@ -326,9 +295,7 @@ def sync_folder(
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
-        submit()
-        submit()
-        acks.flush()
+        drain()
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
         if pending is not None and pending.future is not None:

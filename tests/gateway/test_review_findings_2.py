@@ -53,7 +53,10 @@ def test_mixed_report_without_actions_fails_only_the_address_that_failed(
     raw = _mixed_dsn(gone_action, slow_action)
     verdict = run_screen(engine, make_config(), raw)
     assert verdict is not None and verdict.kind == BOUNCE and verdict.permanent
+    assert verdict.original_ids == ()
     assert "gone@customer.example" in verdict.recipients
+    if slow_action:
+        assert "slow@customer.example" in verdict.recipients
     assert verdict.failed_recipients == ("gone@customer.example",)
     with session_scope(engine) as session:
         assert link_bounce(session, _stored(session, raw), verdict, actor="t") == [gone]

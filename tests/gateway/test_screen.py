@@ -235,44 +235,6 @@ def test_bounce_without_our_message_id_is_matched_by_its_failed_recipient(
     assert entry.details["matched_by"] == "recipient"
 
 
-def _mixed_dsn() -> bytes:
-    """One report, two recipients: one failed for good, one only delayed; no copy."""
-    date = format_datetime(utcnow())
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@relay.example.com>\r\n"
-        "To: support@example.com\r\nSubject: Delivery Status Notification\r\n"
-        f"Date: {date}\r\nMessage-ID: <dsn-mixed@relay.example.com>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nSome recipients could not be reached.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; relay.example.com\r\n\r\n"
-        "Final-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\n"
-        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
-        "Final-Recipient: rfc822; slow@customer.example\r\nAction: delayed\r\n"
-        "Status: 4.4.1\r\nDiagnostic-Code: smtp; 421 4.4.1 try again later\r\n\r\n"
-        "--b--\r\n"
-    ).encode()
-
-
-def test_mixed_report_fails_only_the_reply_to_the_address_that_failed(
-    engine: Engine, make_config: Callable[..., Config]
-) -> None:
-    gone = _sent(engine, "<sg-gone@example.com>", "gone@customer.example", timedelta(hours=2))
-    slow = _sent(engine, "<sg-slow2@example.com>", "slow@customer.example", timedelta(hours=2))
-    raw = _mixed_dsn()
-    verdict = run_screen(engine, make_config(), raw)
-    assert verdict is not None and verdict.kind == BOUNCE and verdict.permanent
-    assert verdict.original_ids == ()
-    assert "slow@customer.example" in verdict.recipients
-    assert verdict.failed_recipients == ("gone@customer.example",)
-    with session_scope(engine) as session:
-        assert link_bounce(session, _stored(session, raw), verdict, actor="t") == [gone]
-    with Session(engine) as session:
-        states = {i: session.get(Outbox, i).state for i in (gone, slow)}  # type: ignore[union-attr]
-    assert states == {gone: OutboxState.FAILED, slow: OutboxState.SENT}
-
-
 def test_delay_notice_does_not_fail_the_delivery(
     engine: Engine, make_config: Callable[..., Config]
 ) -> None:
