@@ -233,7 +233,8 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # length-first tree: "bytes (1.16 KB) sent" beside "bytes sent", "lifetime <1 sec"
     # beside "lifetime 00:01". A parenthesised size joins the word before it and a
     # compact duration is one token; "198 seconds" stays two, as it always is.
-    (r"\s*\(\s*\d+(?:\.\d+)?\s*[KMGT]i?B\s*\)", "SIZE"),
+    # (?<!\s): a long run of blanks is tried once, not once per blank.
+    (r"(?<!\s)\s*\(\s*\d+(?:\.\d+)?\s*[KMGT]i?B\s*\)", "SIZE"),
     (r"<\d+(?:\.\d+)?\s?(?:ms|msec|secs?|s)\b|\b\d+(?:\.\d+)?(?:ms|msec|secs?|s|mins?)\b", "NUM"),
     # Flag values after = or : ("overlap:false", "ws=null") vary like numbers do. A "no"
     # after a colon starts the failure's own words ("TNS:no listener"), so only "=no".

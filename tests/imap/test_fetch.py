@@ -110,3 +110,11 @@ def test_general_parser_never_files_a_body_under_a_sequence_number() -> None:
     assert {uid: bytes(item[b"BODY[]"]) for uid, item in imap_fetch._parsed(data).items()} == {
         12: b"abc"
     }
+
+
+def test_a_nil_body_is_a_clear_error_not_a_silently_skipped_message() -> None:
+    """Skipping it would let the checkpoint pass a message that was never stored."""
+    data = [b"3 (UID 9 BODY[] NIL)"]
+    assert bodies_from(data) is None
+    with pytest.raises(IMAPClientError, match="no body for UID 9"):
+        imap_fetch._bodies(imap_fetch._parsed(data))
