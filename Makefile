@@ -38,7 +38,7 @@ check: lint typecheck test
 # stays in the ensemble (weight >= 0.25): held-out NLL alone would drop it, yet it helps
 # on mail worded unlike the training rows.
 model: $(STAMP)
-	$(BIN)/python -m nlp.train --data nlp/data/intents.jsonl --out nlp/data/intent_model \
+	$(BIN)/python -m nlp.intent.train --data nlp/data/intents.jsonl --out nlp/data/intent_model \
 		--min-textcat-weight 0.25
 
 # Every benchmark prints ours beside a baseline from the same run. intent_quality.py

@@ -4,7 +4,7 @@ Realistic generated support mail (deterministic seed): a ~4 KB body (prose with
 hosts, IPs, versions, statuses, a sign-off and a quoted earlier message), and the same
 with a ~200 KB application log attached (mostly INFO lines, some errors, a Python
 traceback and a Java stack trace). Each set is parsed once with
-`gateway.parse.parse_message` (not timed), then timed through `Analyzer.analyse`, and
+`gateway.inbound.parse.parse_message` (not timed), then timed through `Analyzer.analyse`, and
 the same raw bytes are timed through `mailparser.parse_from_bytes` in the same run.
 "batched x20" is `Analyzer.analyse_many` on batches of 20 (the runner's claim size),
 which lets the intent model featurise a batch at once. The analysis runner works that
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mailparser
 
-from gateway.parse import parse_message
+from gateway.inbound.parse import parse_message
 from nlp.analyse import Analyzer
 
 SENTENCES = [
@@ -144,7 +144,7 @@ class StandIn:
     calls: list[int] = field(default_factory=list)
 
     def predict(self, text: str, *, threshold: float) -> object:
-        from nlp.intent import IntentPrediction
+        from nlp.intent.model import IntentPrediction
 
         return IntentPrediction("outage_report", 0.9, {"outage_report": 0.9}, False)
 

@@ -1,8 +1,8 @@
 """Throughput of the conversation stages, each beside a baseline measured in the same run.
 
-* screening: `gateway.screen.classify` (headers, MIME tree, flufl.bounce when the mail
+* screening: `gateway.conversation.screen.classify` (headers, MIME tree, flufl.bounce when the mail
   looks machine-made) on hand-written fixtures plus the DSN/auto-reply corpora in
-  ../shared/data/email when present; baseline = `gateway.parse.parse_message` of the
+  ../shared/data/email when present; baseline = `gateway.inbound.parse.parse_message` of the
   same bytes (screening runs right after parsing, so the ratio is its added cost).
 * KB ranking: `KnowledgeBase.rank` over the shipped kb/ for realistic ticket texts;
   baseline = tokenising the same query (the floor any ranking pays).
@@ -29,10 +29,10 @@ import smtplib
 from aiosmtpd.controller import Controller
 
 from gateway.config import parse_config
-from gateway.parse import parse_message
-from gateway.screen import _mime_tree, classify
-from gateway.sender import SenderRunner
-from nlp.kb import KnowledgeBase, tokenize
+from gateway.conversation.screen import _mime_tree, classify
+from gateway.inbound.parse import parse_message
+from gateway.outbound.sender import SenderRunner
+from nlp.drafting.kb import KnowledgeBase, tokenize
 from storage.db import init_db, make_engine, session_scope
 from storage.models import Outbox
 

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 from imapclient import IMAPClient  # noqa: E402
 
 from gateway.config import parse_config  # noqa: E402
-from gateway.imap import backfill  # noqa: E402
-from gateway.ingest import IngestItem, ingest_batch  # noqa: E402
+from gateway.inbound.imap.poller import backfill  # noqa: E402
+from gateway.inbound.ingest import IngestItem, ingest_batch  # noqa: E402
 from storage.db import init_db, make_engine  # noqa: E402
-from tests.imap.dovecot import Dovecot, make_message, start_dovecot  # noqa: E402
+from tests.support.dovecot import Dovecot, make_message, start_dovecot  # noqa: E402
 
 PASSWORD_ENV = "SG_BENCH_IMAP_PW"
 

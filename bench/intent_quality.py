@@ -11,7 +11,7 @@ Three sets, each trained and tested in this run for both systems:
   repository, then the mean, as the competition scores it.
 
 The baseline is TF-IDF (word 1-2 + char 2-5 grams) + LinearSVC trained on all training
-rows. Ours is `nlp.train.train_model` exactly as `supportgate train` runs it (a held-out
+rows. Ours is `nlp.intent.train.train_model` exactly as `supportgate train` runs it (a held-out
 slice is used for the mixing weights and temperature), plus the per-component accuracies
 of the same fit so the value of each ensemble part is visible ("linear" is the logistic
 regression mixed with the linear SVM when calibration gave the SVM a weight). Also
@@ -42,9 +42,9 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
-from nlp.calibration import expected_calibration_error
-from nlp.intent import IntentModel
-from nlp.train import TrainSettings, train_model
+from nlp.intent.calibration import expected_calibration_error
+from nlp.intent.model import IntentModel
+from nlp.intent.train import TrainSettings, train_model
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "intents"
 Rows = list[tuple[str, str]]

@@ -2,7 +2,7 @@
 
 Each system's corrected ground truth (`*_2k.log_structured_corrected.csv`) gives every
 line's message content and its true event id. We feed the `Content` column, in order,
-through `nlp.logs.make_template_miner()` (the same generic masks and drain settings the
+through `nlp.logs.mining.make_template_miner()` (the same generic masks and drain settings the
 gateway uses, never tuned per system) and score the standard grouping accuracy: a line
 is correct when the set of lines in its predicted cluster equals the set of lines in
 its ground-truth cluster. In the same run, a plain drain3 miner without masks is
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
-from nlp.logs import make_template_miner
+from nlp.logs.mining import make_template_miner
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiosmtpd.controller import Controller
 
 from gateway.config import parse_config
-from gateway.smtp import make_controller
+from gateway.inbound.smtp import make_controller
 from storage.db import init_db, make_engine
 
 

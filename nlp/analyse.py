@@ -8,7 +8,7 @@ the subject, the reply and a short digest of the log failures.
 
 Offsets: a body entity indexes into `Analysis.reply_text`; an attachment entity
 (`source` = attachment name, or `archive.zip:member` for archive members) indexes into
-that finding's evidence lines joined by "\\n" (`nlp.logs.evidence_text`).
+that finding's evidence lines joined by "\\n" (`nlp.logs.mining.evidence_text`).
 
 Mail with only an HTML part is read through `nlp.text.html_to_text` (blockquotes become
 `>` quotes). `analyse_many` runs the same steps for a batch and asks the intent model
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
-from nlp import entities as ent
-from nlp import logs
+from nlp.entities import extract as ent
+from nlp.logs import mining as logs
 from nlp.quotes import strip_reply
 from nlp.text import clean_text, detect_language, html_to_text
 from nlp.types import Analysis, Entity, LogFinding, ParsedMessage
@@ -99,7 +99,7 @@ class Analyzer:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    from nlp.intent import IntentModel
+                    from nlp.intent.model import IntentModel
 
                     self._model = IntentModel.load(self.settings.model_dir or None)
         model: _IntentModel = self._model

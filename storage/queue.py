@@ -197,7 +197,7 @@ def mark_stale_sends_uncertain(session: Session, *, cutoff: datetime) -> int:
     """Outbox rows still `sending` since before `cutoff` become `uncertain`.
 
     Their sender died mid-send, so we cannot know whether the relay accepted the
-    message. They are never resent blindly; a human decides (see gateway.sender).
+    message. They are never resent blindly; a human decides (see gateway.outbound.sender).
     """
     rows = session.exec(
         select(Outbox).where(Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < cutoff)

@@ -6,7 +6,6 @@ tests get real aiosmtpd servers on 127.0.0.1 and real SQLite files, never mocks.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,18 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import Config, parse_config
 from storage.db import init_db, make_engine
+from tests.support.dovecot import DovecotMissing
+from tests.support.net import free_port
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test that needs Dovecot where none is installed is reported as skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(DovecotMissing):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, str(call.excinfo.value))
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def smtp_server(
     engine: Engine, make_config: Callable[..., Config]
 ) -> Iterator[Callable[..., tuple[Any, int]]]:
     """Start a real supportgate SMTP front door on 127.0.0.1; stopped at teardown."""
-    from gateway.smtp import make_controller
+    from gateway.inbound.smtp import make_controller
 
     started: list[Any] = []
 
@@ -76,7 +81,7 @@ def smtp_server(
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """One throwaway PostgreSQL cluster for the whole run (started on first use)."""
-    from tests.postgres import postgres_cluster
+    from tests.support.postgres import postgres_cluster
 
     with postgres_cluster() as url:
         yield url

@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from storage.db import make_engine, session_scope
 from storage.models import Draft, Message, Outbox
 from storage.review import release, save_draft
-from tests.conftest import free_port
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "gateway" / "samples"

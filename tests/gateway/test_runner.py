@@ -8,8 +8,8 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway.ingest import ingest
-from gateway.pipeline import AnalysisRunner, process_message
+from gateway.conversation.pipeline import AnalysisRunner, process_message
+from gateway.inbound.ingest import ingest
 from gateway.runner import RecoveryRunner, run_until_idle
 from storage.models import Message
 from storage.queue import claim_messages, release_claims

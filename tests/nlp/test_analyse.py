@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from nlp.analyse import Analyzer, AnalyzerSettings, _cached, analyse
-from nlp.entities import EntitySettingsError
-from nlp.intent import IntentModel, IntentModelError, IntentPrediction
-from nlp.logs import evidence_text
+from nlp.entities.extract import EntitySettingsError
+from nlp.intent.model import IntentModel, IntentModelError, IntentPrediction
+from nlp.logs.mining import evidence_text
 from nlp.types import Analysis, Attachment, ParsedMessage
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "logs"

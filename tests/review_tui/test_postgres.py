@@ -21,9 +21,9 @@ from review_tui.screens.ticket import TicketScreen
 from storage import review as rv
 from storage.models import Draft, Outbox
 from storage.seed import seed
-from tests.postgres import pg_bindir
 from tests.review_tui.conftest import app_builder, settle
 from tests.review_tui.test_app import open_draft, open_with_intent, text_of
+from tests.support.postgres import pg_bindir
 
 pytestmark = [
     pytest.mark.postgres,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from storage.bulk import Bulk
 from storage.db import json_dumps
 from storage.models import AuditLog, Message, RawMessage
-from tests.postgres import pg_bindir
+from tests.support.postgres import pg_bindir
 
 MSG = Message.__table__  # type: ignore[attr-defined]
 AUDIT = AuditLog.__table__  # type: ignore[attr-defined]

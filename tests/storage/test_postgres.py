@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from gateway.cli import collect_status, export_rows
+from gateway.cli.mail import export_rows
+from gateway.cli.status import collect_status
 from gateway.config import parse_config
-from gateway.ingest import ingest
-from gateway.pipeline import AnalysisRunner
+from gateway.conversation.pipeline import AnalysisRunner
+from gateway.inbound.ingest import ingest
 from gateway.runner import run_until_idle
 from storage.models import Message
 from storage.queue import claim_messages
-from tests.postgres import pg_bindir
+from tests.support.postgres import pg_bindir
 
 SAMPLES = Path(__file__).resolve().parents[2] / "gateway" / "samples"
 
@@ -89,11 +90,11 @@ def test_review_release_and_send_on_postgres(
     """The rep's side on PostgreSQL: page the queue, edit, release, and the sender delivers."""
     from aiosmtpd.controller import Controller
 
-    from gateway.sender import SenderRunner
+    from gateway.outbound.sender import SenderRunner
     from storage.db import session_scope
     from storage.models import Draft, Outbox
     from storage.review import QueueFilter, count_queue, page_queue, release, save_draft
-    from tests.conftest import free_port
+    from tests.support.net import free_port
 
     received: list[bytes] = []
 

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from gateway.ingest import ingest
+from gateway.inbound.ingest import ingest
 from storage.db import session_scope
 from storage.models import AuditLog, Message, MessageState, Outbox, OutboxState
 from storage.queue import (

@@ -1,0 +1,133 @@
+"""`supportgate status` and `supportgate check-config`: is the gateway healthy, and is
+its configuration complete? Both read only; both are safe to run from cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from gateway.cli.runtime import open_engine
+from gateway.config import Config, missing_secrets
+from storage.models import Draft, ImapCheckpoint, Message, MessageState, Outbox, utcnow
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("status", help="queue counts, oldest unreviewed age, failures")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("check-config", help="validate config.toml and the secrets it names")
+    p.set_defaults(func=cmd_check_config)
+
+
+def collect_status(engine: Engine) -> dict[str, Any]:
+    with Session(engine) as session:
+        by_state = dict(
+            session.exec(select(Message.state, func.count()).group_by(Message.state)).all()
+        )
+        drafts = dict(session.exec(select(Draft.state, func.count()).group_by(Draft.state)).all())
+        outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
+        oldest = session.exec(
+            select(func.min(Message.received_at)).where(
+                col(Message.state).in_([MessageState.RECEIVED, MessageState.DRAFTED])
+            )
+        ).one()
+        failed = session.exec(
+            select(Outbox).where(col(Outbox.state).in_(["failed", "uncertain"])).limit(20)
+        ).all()
+        mailboxes = session.exec(select(ImapCheckpoint).order_by(col(ImapCheckpoint.mailbox))).all()
+    if isinstance(oldest, datetime) and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    age = (utcnow() - oldest).total_seconds() if isinstance(oldest, datetime) else None
+    return {
+        "messages": by_state,
+        "total": sum(by_state.values()),
+        "shunted": by_state.get(MessageState.SHUNTED, 0),
+        "oldest_unreviewed_seconds": age,
+        "drafts": drafts,
+        "outbox": outbox,
+        "failed_sends": [
+            {"id": o.id, "to": o.to_addrs, "state": o.state, "error": o.last_error} for o in failed
+        ],
+        "mailboxes": [
+            {
+                "mailbox": m.mailbox,
+                "folder": m.folder,
+                "last_uid": m.last_uid,
+                "uidvalidity": m.uidvalidity,
+                "last_sync_at": m.last_sync_at.isoformat() if m.last_sync_at else None,
+                "last_error": m.last_error,
+                "last_error_at": m.last_error_at.isoformat() if m.last_error_at else None,
+                # The error row is kept for the record; a later successful sync heals it.
+                "failing": m.last_error_at is not None
+                and (m.last_sync_at is None or m.last_error_at > m.last_sync_at),
+            }
+            for m in mailboxes
+        ],
+    }
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    report = collect_status(open_engine(config))
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"messages: {report['total']}")
+    for state in MessageState:
+        print(f"  {state.value:<11} {report['messages'].get(state.value, 0)}")
+    print(f"oldest unreviewed: {_age(report['oldest_unreviewed_seconds'])}")
+    print(f"shunted: {report['shunted']}")
+    if report["drafts"]:
+        print("drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(report["drafts"].items())))
+    if report["outbox"]:
+        print("outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(report["outbox"].items())))
+    waiting = report["outbox"].get("pending", 0)
+    if waiting and not config.sender.enabled:
+        print(f"note: [sender] is disabled; {waiting} released repl(ies) wait in the outbox")
+    for item in report["failed_sends"]:
+        print(f"  send #{item['id']} {item['state']}: {item['error']}")
+    for mb in report["mailboxes"]:
+        health = "FAILING" if mb["failing"] else "ok"
+        last_sync = mb["last_sync_at"] or "never"
+        line = f"imap {mb['mailbox']}/{mb['folder']}: {health}; last sync {last_sync}"
+        if mb["last_error"]:
+            line += f"; last error {mb['last_error_at']}: {mb['last_error']}"
+        print(line)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
+    problems = missing_secrets(config)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    mailboxes = ", ".join(m.name for m in config.imap) or "none"
+    smtp = f"on {config.smtp.host}:{config.smtp.port}" if config.smtp.enabled else "off"
+    print(
+        f"config OK: database {config.database_url}; SMTP {smtp}"
+        f"; IMAP mailboxes: {mailboxes}; sender {'on' if config.sender.enabled else 'off'}"
+    )
+    return 0

@@ -1,0 +1,111 @@
+"""One ticket as the rep reads it: the draft, the conversation, evidence and suggestions.
+
+Read-only; the text and placeholder helpers here are also what edits and release check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage.models import AnalysisRecord, Draft, Message, Ticket
+from storage.review.types import ConversationItem, ReviewError, TicketView
+
+# ---------------------------------------------------------------- ticket view
+
+
+def load_ticket(*, session: Session, draft_id: int) -> TicketView:
+    """The draft, its ticket, the whole conversation and the evidence."""
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise ReviewError(f"draft {draft_id} does not exist")
+    ticket = session.get(Ticket, draft.ticket_id)
+    message = session.get(Message, draft.message_pk)
+    if ticket is None or message is None:
+        raise ReviewError(f"draft {draft_id} has lost its ticket or message")
+    thread = session.exec(
+        select(Message)
+        .where(col(Message.ticket_id) == ticket.id)
+        .order_by(col(Message.received_at), col(Message.id))
+    ).all()
+    if message not in thread:
+        thread = [*thread, message]
+    analysis = session.exec(
+        select(AnalysisRecord)
+        .where(col(AnalysisRecord.message_pk) == message.id)
+        .order_by(col(AnalysisRecord.id).desc())
+    ).first()
+    evidence = draft.evidence or {}
+    entities = evidence.get("entities") or (analysis.entities if analysis else [])
+    findings = evidence.get("log_findings") or evidence.get("logs")
+    findings = findings or (analysis.log_findings if analysis else [])
+    return TicketView(
+        draft=draft,
+        ticket=ticket,
+        message=message,
+        conversation=tuple(_conversation_item(m) for m in thread),
+        body_text=_text_of(message),
+        entities=tuple(entities),
+        log_findings=tuple(_finding(f) for f in findings),
+        suggestions=tuple(suggestions_of(draft)),
+    )
+
+
+def _finding(raw: dict[str, Any]) -> dict[str, Any]:
+    """One log finding in one shape, whether stored by the analysis or the drafter."""
+    lines = raw.get("evidence") or raw.get("lines") or []
+    return {
+        "attachment": str(raw.get("attachment", "")),
+        "signature": str(raw.get("signature", "")),
+        "template": str(raw.get("template", "")),
+        "error_lines": int(raw.get("error_lines", 0) or 0),
+        "total_lines": int(raw.get("total_lines", 0) or 0),
+        "lines": [
+            {"line_no": int(ln.get("line_no", 0)), "text": str(ln.get("text", ""))} for ln in lines
+        ],
+    }
+
+
+def suggestions_of(draft: Draft) -> list[dict[str, Any]]:
+    """KB suggestions as {article_id, title, score, matched_terms}, from either store."""
+    raw = draft.suggestions or (draft.evidence or {}).get("articles") or []
+    return [
+        {
+            "article_id": str(s.get("article_id") or s.get("id") or ""),
+            "title": str(s.get("title", "")),
+            "score": float(s.get("score", 0.0) or 0.0),
+            "matched_terms": list(s.get("matched_terms") or s.get("terms") or []),
+        }
+        for s in raw
+    ]
+
+
+def _text_of(message: Message) -> str:
+    return str((message.parsed or {}).get("text") or "")
+
+
+def _conversation_item(message: Message) -> ConversationItem:
+    parsed = message.parsed or {}
+    return ConversationItem(
+        message_pk=int(message.id or 0),
+        direction=message.direction,
+        received_at=message.received_at,
+        sender=message.from_addr or message.envelope_from or "",
+        subject=message.subject or "",
+        text=_text_of(message),
+        attachments=tuple(parsed.get("attachments") or ()),
+        state=message.state,
+    )
+
+
+def draft_placeholders(body: str, names: Iterable[str]) -> list[str]:
+    """Which of `names` still stand in `body` as a placeholder ([[x?]], {x}, [x], <x>)."""
+    left = []
+    for name in names:
+        token = re.escape(name.strip("{}[]<> "))
+        if re.search(r"[\{\[<]{1,2}\s*" + token + r"\??\s*[\}\]>]{1,2}", body):
+            left.append(name)
+    return left
