@@ -98,6 +98,20 @@ class NlpConfig:
 class KbConfig:
     dir: str = "kb"
     max_suggestions: int = 3
+    # A team's own docs: plain Markdown (no front matter), chunked into passages.
+    docs_dir: str = ""
+
+
+@dataclass(frozen=True)
+class DraftConfig:
+    backend: str = "template"  # template | openai
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = ""
+    api_key_env: str = ""
+    timeout_seconds: float = 20.0
+    # Consecutive failures that open the circuit, and how long it stays open.
+    failures_to_open: int = 3
+    open_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,7 @@ class Config:
     parse: ParseConfig = field(default_factory=ParseConfig)
     nlp: NlpConfig = field(default_factory=NlpConfig)
     kb: KbConfig = field(default_factory=KbConfig)
+    draft: DraftConfig = field(default_factory=DraftConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     sender: SenderConfig = field(default_factory=SenderConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
@@ -187,6 +202,7 @@ _SECTIONS: dict[str, type] = {
     "parse": ParseConfig,
     "nlp": NlpConfig,
     "kb": KbConfig,
+    "draft": DraftConfig,
     "screen": ScreenConfig,
     "sender": SenderConfig,
     "review": ReviewConfig,
@@ -198,6 +214,7 @@ _CHOICES: dict[tuple[str, str], set[str]] = {
     ("imap", "after_store"): {"seen", "keyword", "move", "none"},
     ("sender", "tls"): {"implicit", "starttls", "none"},
     ("logging", "level"): {"DEBUG", "INFO", "WARNING", "ERROR"},
+    ("draft", "backend"): {"template", "openai"},
 }
 
 
@@ -229,6 +246,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("review", "lease_minutes"): (1, None),
     ("review", "refresh_seconds"): (0, None),
     ("review", "page_size"): (1, 10_000),
+    ("draft", "timeout_seconds"): (0.1, 600),
+    ("draft", "failures_to_open"): (1, None),
+    ("draft", "open_seconds"): (0, None),
 }
 
 
@@ -374,6 +394,8 @@ def missing_secrets(config: Config) -> list[str]:
         wanted.append(("[smtp] auth_password_env", config.smtp.auth_password_env))
     if config.sender.enabled and config.sender.password_env:
         wanted.append(("[sender] password_env", config.sender.password_env))
+    if config.draft.backend == "openai" and config.draft.api_key_env:
+        wanted.append(("[draft] api_key_env", config.draft.api_key_env))
     for mb in config.imap:
         if mb.password_env:
             wanted.append((f"[[imap]] {mb.name} password_env", mb.password_env))
