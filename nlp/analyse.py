@@ -31,9 +31,11 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from nlp.entities import extract as ent
+from nlp.entities.forwarded import forwarded_text
+from nlp.language import detect_language
 from nlp.logs import mining as logs
 from nlp.quotes import strip_reply
-from nlp.text import clean_text, detect_language, html_to_text
+from nlp.text import clean_text, html_to_text
 from nlp.types import Analysis, Entity, LogFinding, ParsedMessage
 
 QUOTES_VERSION = "quotes-2"
@@ -131,6 +133,11 @@ class Analyzer:
         notes.extend(body.notes)
         reply = _step(notes, "reply stripping", body.text, _reply, body.text, parsed.from_name)
         found = self._entities(reply, "body", notes)
+        # A forward is cut from the reply as a quote, yet its facts are the customer's:
+        # entities from it carry the source "forwarded" (offsets into that block).
+        forwarded = _step(notes, "forward reading", "", forwarded_text, body.text)
+        if forwarded:
+            found.extend(self._entities(forwarded, "forwarded", notes))
         findings: list[LogFinding] = _step(notes, "log analysis", [], self._logs, parsed)
         for finding in findings:
             if finding.evidence:
@@ -195,7 +202,8 @@ class _Prepared:
             entities=self.entities,
             reply_text=self.reply,
             log_findings=self.findings,
-            language=detect_language(self.reply),
+            # "" when the text is too short to tell; the pipeline then uses the ticket's.
+            language=detect_language(self.reply, default="")[0],
             notes=tuple(self.notes),
         )
 

@@ -92,6 +92,10 @@ _BLOCK_TAGS = frozenset(
     | {"pre", "section", "article", "header", "footer", "dt", "dd"}
 )
 _QUOTE_OPEN, _QUOTE_CLOSE = "\x01", "\x02"
+_CELL_TAGS = frozenset({"td", "th"})
+# Between the cells of one row: without it "<td>db-main-2</td><td>eu-west-1</td>" reads
+# as one word, and an entity extractor sees a host name that does not exist.
+CELL_SEPARATOR = " | "
 
 
 class _TextExtractor(HTMLParser):
@@ -99,6 +103,7 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skipping = 0
+        self.cells_in_row = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
@@ -107,7 +112,13 @@ class _TextExtractor(HTMLParser):
             self.parts.append(f"\n{_QUOTE_OPEN}\n")
         elif tag == "hr":
             self.parts.append("\n" + "_" * 32 + "\n")
+        elif tag in _CELL_TAGS:
+            if self.cells_in_row:
+                self.parts.append(CELL_SEPARATOR)
+            self.cells_in_row += 1
         elif tag in _BLOCK_TAGS:
+            if tag in ("tr", "table"):
+                self.cells_in_row = 0
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
@@ -116,6 +127,8 @@ class _TextExtractor(HTMLParser):
         elif tag == "blockquote":
             self.parts.append(f"\n{_QUOTE_CLOSE}\n")
         elif tag in _BLOCK_TAGS:
+            if tag in ("tr", "table"):
+                self.cells_in_row = 0
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

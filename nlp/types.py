@@ -88,6 +88,10 @@ class LogFinding:
     # Other templates seen among the error lines: (signature, template, count).
     templates: tuple[tuple[str, str, int], ...] = ()
     note: str = ""
+    # "error", or "warning" when the log had no error and the finding comes from its
+    # warnings, slow statements or timeouts (then `warning_lines` counts them).
+    level: str = "error"
+    warning_lines: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,10 @@ class DraftProposal:
     # Placeholders the template asked for that no extracted value could fill.
     unfilled: tuple[str, ...] = ()
     article_id: str | None = None
+    language: str = "en"
+    # The co-pilot brief: asks, facts, log finding, passages, missing facts, risk flags
+    # and why the body was (or was not) written. Plain JSON-able values.
+    brief: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -32,8 +32,9 @@ FORBIDDEN = {
     "nlp": ("gateway", "storage", "review_tui"),
     "review_tui": ("gateway",),
 }
-# Exceptions with a reason: the sender appends its Sent copy over the IMAP login code.
-ALLOWED = {("gateway.outbound.sender", "gateway.inbound.imap.auth")}
+# Exceptions with a reason: the sender side (its `sent` module) appends the Sent copy over
+# the IMAP login code.
+ALLOWED = {("gateway.outbound.sent", "gateway.inbound.imap.auth")}
 
 
 def module_name(path: Path) -> str:
@@ -112,6 +113,8 @@ def test_each_folder_imports_only_what_its_layer_allows() -> None:
             for target in sorted(targets):
                 if (importer, target) in ALLOWED:
                     continue
+                if _within(target, prefix):
+                    continue  # a package may use its own modules (gateway.config's loader)
                 if any(_within(target, b) for b in banned):
                     offenders.append(f"{importer} imports {target}")
     assert offenders == []
@@ -157,7 +160,7 @@ def test_the_layout_checks_can_fail() -> None:
     """The graph really sees lazy imports inside functions (the ones cycles hide in)."""
     edges = graph()
     assert "gateway.conversation.pipeline" in edges["gateway.cli.runtime"]
-    assert "gateway.inbound.imap.auth" in edges["gateway.outbound.sender"]
+    assert "gateway.inbound.imap.auth" in edges["gateway.outbound.sent"]
 
 
 def test_modules_are_short_or_say_why() -> None:

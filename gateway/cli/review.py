@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def build_redrafter(config: Config) -> Any:
     """A function (article id, entities, customer name, ticket id) -> (body, unfilled)."""
-    from nlp.drafting.compose import entity_values, fill_template, ticket_ref
+    from nlp.drafting.compose import answer_body, entity_values, ticket_ref
     from nlp.drafting.kb import KnowledgeBase
     from nlp.types import Entity
 
@@ -59,7 +59,8 @@ def build_redrafter(config: Config) -> Any:
         values = entity_values(found)
         values["customer_name"] = name.strip()
         values["ticket_ref"] = ticket_ref(ticket_id)
-        body, unfilled = fill_template(article.reply, values)
+        # The rep picked this article by hand: its first answer, greeted and signed.
+        body, unfilled = answer_body(article, values)
         return body, list(unfilled)
 
     return redraft

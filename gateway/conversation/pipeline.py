@@ -18,27 +18,23 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
-from email.utils import parseaddr
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from gateway import headers as h
 from gateway.config import Config
+from gateway.conversation.context import Context
+from gateway.conversation.drafting import step_draft
+from gateway.conversation.history import thread_context
 from gateway.conversation.screen import ScreenVerdict, link_bounce, prune_rates, screen
 from gateway.conversation.thread import assign_ticket, find_ticket
 from gateway.inbound.parse import ParseError, parse_message, summary
-from nlp.drafting.compose import compose, evidence
-from nlp.drafting.kb import KbError, KnowledgeBase
-from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
+from nlp.types import Analysis, ParsedMessage
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import (
     AnalysisRecord,
-    Draft,
-    DraftState,
     Message,
     MessageState,
     RawMessage,
@@ -52,62 +48,6 @@ log = logging.getLogger(__name__)
 NO_MODEL = "none"
 KB_QUERY_CHARS = 5000
 PRUNE_EVERY_SECONDS = 3600.0
-
-
-@dataclass
-class Context:
-    """What the steps share: config, engine, and lazily loaded models and KB."""
-
-    config: Config
-    engine: Engine
-    _analyzer: Any = field(default=None, repr=False)
-    _kb: KnowledgeBase | None = field(default=None, repr=False)
-    kb_error: str = ""
-
-    def analyse(self, parsed: ParsedMessage) -> Analysis | None:
-        analyzer = self._get_analyzer()
-        return None if analyzer is None else analyzer.analyse(parsed)  # type: ignore[no-any-return]
-
-    def analyse_many(self, parsed: list[ParsedMessage]) -> list[Analysis] | None:
-        """One model call for a whole batch (several times cheaper per message)."""
-        analyzer = self._get_analyzer()
-        return None if analyzer is None else list(analyzer.analyse_many(parsed))
-
-    def _get_analyzer(self) -> Any:
-        try:
-            from nlp.analyse import Analyzer, AnalyzerSettings  # type: ignore[import-not-found]
-        except ImportError:
-            return None
-        if self._analyzer is None:
-            nlp_cfg = self.config.nlp
-            model_dir = (
-                str(self.config.resolve_path(nlp_cfg.model_dir)) if nlp_cfg.model_dir else ""
-            )
-            self._analyzer = Analyzer(
-                AnalyzerSettings(
-                    model_dir=model_dir,
-                    abstain_threshold=nlp_cfg.abstain_threshold,
-                    products=tuple(nlp_cfg.products),
-                    account_id_patterns=tuple(nlp_cfg.account_id_patterns),
-                    max_log_bytes=nlp_cfg.max_log_bytes,
-                    max_compression_ratio=nlp_cfg.max_compression_ratio,
-                )
-            )
-        return self._analyzer
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        """The KB, loaded once. A broken KB leaves drafts without suggestions, not mail
-        stuck: the error is logged and shown in every draft's evidence until fixed."""
-        if self._kb is None:
-            try:
-                self._kb = KnowledgeBase.from_dir(self.config.resolve_path(self.config.kb.dir))
-                self.kb_error = ""
-            except KbError as exc:
-                log.error("knowledge base not loaded: %s", exc)
-                self.kb_error = str(exc)
-                self._kb = KnowledgeBase(())
-        return self._kb
 
 
 def worker_prefix() -> str:
@@ -232,8 +172,8 @@ def process_message(
                 return
             ticket = step_thread(ctx, session, message, prep.parsed, actor=actor)
             step_store_analysis(session, message, prep.analysis)
-            suggestions = step_suggest(ctx, prep.parsed, prep.analysis)
-            step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, suggestions)
+            thread = thread_context(session, ticket, int(message.id or 0))
+            step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, thread)
             set_state(session, message, MessageState.DRAFTED, actor=actor)
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
@@ -325,116 +265,3 @@ def step_store_analysis(session: Session, message: Message, analysis: Analysis |
             notes=list(analysis.notes),
         )
     )
-
-
-def no_analysis() -> Analysis:
-    """Stands in when no model is available: abstain, so a human triages."""
-    return Analysis(
-        model_version=NO_MODEL,
-        intent="needs_triage",
-        confidence=0.0,
-        scores={},
-        abstained=True,
-        entities=(),
-        reply_text="",
-        notes=("no analysis model available",),
-    )
-
-
-def step_suggest(
-    ctx: Context, parsed: ParsedMessage, analysis: Analysis | None
-) -> list[Suggestion]:
-    """Rank KB articles on the subject, the new text and the log failure templates."""
-    result = analysis or no_analysis()
-    body = result.reply_text or parsed.text
-    logs = " ".join(f.template for f in result.log_findings)
-    query = f"{parsed.subject}\n{body[:KB_QUERY_CHARS]}\n{logs}"
-    return ctx.kb.rank(
-        query,
-        intent=None if result.abstained else result.intent,
-        confidence=result.confidence,
-        entity_labels=[e.label for e in result.entities],
-        limit=ctx.config.kb.max_suggestions,
-    )
-
-
-def step_draft(
-    ctx: Context,
-    session: Session,
-    message: Message,
-    ticket: Ticket,
-    parsed: ParsedMessage,
-    analysis: Analysis | None,
-    suggestions: list[Suggestion],
-) -> Draft:
-    result = analysis or no_analysis()
-    if analysis is not None:
-        ticket.intent = analysis.intent
-        ticket.confidence = analysis.confidence
-    ticket.updated_at = utcnow()
-    session.add(ticket)
-    templates = {a.id: a.reply for s in suggestions if (a := ctx.kb.get(s.article_id))}
-    proposal = compose(
-        result,
-        customer_name=parsed.from_name or ticket.customer_name or "",
-        ticket_id=ticket.id,
-        subject=parsed.subject or ticket.subject,
-        suggestions=suggestions,
-        templates=templates,
-        min_confidence=ctx.config.nlp.abstain_threshold,
-    )
-    draft = Draft(
-        ticket_id=int(ticket.id or 0),
-        message_pk=int(message.id or 0),
-        state=DraftState.NEEDS_TRIAGE if proposal.needs_triage else DraftState.DRAFTED,
-        to_addr=reply_address(parsed) or message.envelope_from or "",
-        subject=proposal.subject,
-        body=proposal.body,
-        intent=analysis.intent if analysis else None,
-        confidence=analysis.confidence if analysis else None,
-        model_version=analysis.model_version if analysis else None,
-        article_id=proposal.article_id,
-        suggestions=[_suggestion_json(s) for s in proposal.suggestions],
-        unfilled=list(proposal.unfilled),
-        rationale=proposal.rationale,
-        evidence=_evidence(ctx, result, proposal),
-    )
-    session.add(draft)
-    session.flush()
-    audit(
-        session,
-        actor="pipeline",
-        action=f"draft.{draft.state}",
-        entity_type="draft",
-        entity_id=draft.id,
-        details={
-            "ticket": ticket.id,
-            "signal": message.thread_signal,
-            "article": proposal.article_id,
-            "unfilled": list(proposal.unfilled),
-        },
-        model_version=draft.model_version,
-    )
-    return draft
-
-
-def reply_address(parsed: ParsedMessage) -> str:
-    """Where the customer asked replies to go: Reply-To if it holds an address, else From."""
-    _, addr = parseaddr(h.clean(parsed.header("Reply-To")))
-    return addr.lower() if "@" in addr else parsed.from_addr
-
-
-def _suggestion_json(s: Suggestion) -> dict[str, Any]:
-    return {
-        "article_id": s.article_id,
-        "title": s.title,
-        "score": s.score,
-        "matched_terms": list(s.matched_terms),
-    }
-
-
-def _evidence(ctx: Context, analysis: Analysis, proposal: DraftProposal) -> dict[str, Any]:
-    data = evidence(analysis, proposal)
-    if ctx.kb_error:
-        data["kb_error"] = ctx.kb_error
-    return data

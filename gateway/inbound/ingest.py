@@ -4,7 +4,8 @@ Every front door (SMTP, IMAP, the `ingest` command) calls `ingest`, which commit
 raw bytes and a `received` row in one transaction before it returns. Only then may the
 caller answer 250 or flag the IMAP message. Ingest is idempotent: the key is the
 Message-ID, or the SHA-256 of the raw bytes when there is none, under a unique index,
-so two processes racing with the same message still store it once.
+so two processes racing with the same message still store it once. The SQL it runs is
+compiled once per dialect in `gateway.inbound.statements`.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, StatementError
 
 from gateway import headers as h
-from storage.bulk import Bulk
-from storage.models import AuditLog, Message, MessageState, RawMessage, utcnow
+from gateway.inbound.statements import statements
+from storage.models import MessageState, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,82 +47,6 @@ class IngestItem:
     envelope_from: str | None = None
     envelope_to: tuple[str, ...] = ()
     mailbox: str | None = None
-
-
-_RAW_COLUMNS = ("sha256", "size", "data")
-_MESSAGE_COLUMNS = (
-    "dedupe_key",
-    "message_id",
-    "sha256",
-    "size",
-    "direction",
-    "source",
-    "mailbox",
-    "envelope_from",
-    "envelope_to",
-    "received_at",
-    "state",
-    "attempts",
-    "claimed_by",
-    "claimed_at",
-    "error",
-    "suppression_reason",
-    "ticket_id",
-    "thread_signal",
-    "parsed",
-    "from_addr",
-    "from_name",
-    "to_addrs",
-    "subject",
-    "in_reply_to",
-    "references",
-)
-_AUDIT_COLUMNS = ("at", "actor", "action", "entity_type", "entity_id", "details", "model_version")
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    put_raw: Bulk
-    put_msg: Bulk
-    put_one: Bulk  # one message, insert-or-skip, RETURNING its id
-    put_audit: Bulk
-    find: Any
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(dialect: Dialect) -> _Statements:
-    """Statements compiled once per dialect and fed plain rows (see `storage.bulk`).
-
-    Building `.values(...)` per message, or letting SQLAlchemy process every row's
-    parameters, costs more than the SQLite commit itself, so the accept path sends each
-    table's rows in one executemany of a statement compiled once. INSERT … ON CONFLICT
-    DO NOTHING works on SQLite and PostgreSQL.
-    """
-    found = _STATEMENTS.get(dialect.name)
-    if found is not None:
-        return found
-    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-    raw_t = RawMessage.__table__  # type: ignore[attr-defined]
-    msg_t = Message.__table__  # type: ignore[attr-defined]
-    audit_t = AuditLog.__table__  # type: ignore[attr-defined]
-    put_one = (
-        insert(msg_t).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(msg_t.c.id)
-    )
-    found = _Statements(
-        put_raw=Bulk(
-            insert(raw_t).on_conflict_do_nothing(index_elements=["sha256"]), dialect, _RAW_COLUMNS
-        ),
-        put_msg=Bulk(msg_t.insert(), dialect, _MESSAGE_COLUMNS),
-        put_one=Bulk(put_one, dialect, _MESSAGE_COLUMNS),
-        put_audit=Bulk(audit_t.insert(), dialect, _AUDIT_COLUMNS),
-        find=select(msg_t.c.dedupe_key, msg_t.c.id).where(
-            msg_t.c.dedupe_key.in_(bindparam("keys", expanding=True))
-        ),
-    )
-    _STATEMENTS[dialect.name] = found
-    return found
 
 
 def ingest(
@@ -169,7 +91,7 @@ def _store(
     facts: list[tuple[str, str, str | None, dict[str, Any]]],
     keys: list[str],
 ) -> list[IngestResult]:
-    st = _statements(engine.dialect)
+    st = statements(engine.dialect)
     now = utcnow()
     with engine.begin() as conn:
         known: dict[str, int] = dict(conn.execute(st.find, {"keys": keys}).all())  # type: ignore[arg-type]
@@ -217,7 +139,7 @@ def _store_one(
 def _insert_one(
     engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
 ) -> IngestResult:
-    st = _statements(engine.dialect)
+    st = statements(engine.dialect)
     key, digest, _mid, _ = fact
     now = utcnow()
     with engine.connect() as conn, conn.begin() as transaction:

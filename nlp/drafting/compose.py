@@ -1,183 +1,222 @@
-"""Compose a reply draft from the best article's template, with the evidence behind it.
+"""Compose the reply draft for one ticket, and the co-pilot brief a rep reads first.
 
-The rule that shapes this module: the machine never invents a fact. A placeholder is
-filled only from a value that was extracted from the customer's own mail (an entity with
-offsets) or from the ticket itself (name, reference); anything else stays visible in the
-draft as `[[name?]]` and is listed in `unfilled`, so the rep sees exactly what to
-complete. When the classifier abstained or is unsure, no template body is written at
-all: the rep gets the ranked suggestions and a `needs_triage` flag instead of a
-confident-looking wrong answer. The one-line rationale names the real evidence (intent
-and confidence, quoted entity text, error-line counts per log, the article matched) so
-a human can check it in seconds.
+The draft answers *this* customer: the article variant that fits the kind of mail
+(`nlp.drafting.choose`), written in the customer's language, with the specifics they
+gave repeated back, the key line of their log quoted with what it means, a question
+only for the facts the answer needs and the mail, its attachments and the ticket's
+earlier mail do not give, and an acknowledgement when the sender is urgent or upset.
+What we already replied on the ticket is not said again.
+
+When no article may write the body, the draft has none (`needs_triage`) and the brief
+carries the asks, facts, log finding, ranked passages, missing facts and risk flags.
+Nothing here invents a value (`nlp.drafting.fill`), and an outage draft never claims a
+known incident unless the operators declared one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from nlp.types import Analysis, DraftProposal, Entity, Suggestion
+from nlp.drafting.articles import Article
+from nlp.drafting.brief import build_brief, merged_entities, pick_log_line
+from nlp.drafting.choose import DEFAULT_MARGIN, Choice, choose_article
+from nlp.drafting.docs import first_sentences
+from nlp.drafting.fill import (
+    entity_values,
+    fill_template,
+    reply_subject,
+    ticket_ref,
+    unfilled_marker,
+)
+from nlp.drafting.phrases import fact_request, phrase
+from nlp.drafting.rationale import evidence, rationale
+from nlp.drafting.reading import Reading, read_mail
+from nlp.types import Analysis, DraftProposal, Entity, LogFinding, Suggestion
 
-PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-# What a template may ask for: the ticket's own facts, and one per entity label.
-TICKET_PLACEHOLDERS = frozenset({"customer_name", "ticket_ref"})
-ENTITY_PLACEHOLDERS = frozenset(
-    label.lower()
-    for label in (
-        "HOSTNAME", "IP", "URL", "EMAIL", "HTTP_STATUS", "ERROR_CODE", "VERSION",
-        "K8S_RESOURCE", "CLOUD_REGION", "ACCOUNT_ID", "CVE", "EXCEPTION", "TIMESTAMP",
-        "PRODUCT", "SERVICE",
-    )
-)  # fmt: skip
-KNOWN_PLACEHOLDERS = TICKET_PLACEHOLDERS | ENTITY_PLACEHOLDERS
-_SUBJECT_TOKEN = re.compile(r"\[#\d+\]")
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+__all__ = [
+    "DraftContext",
+    "ThreadContext",
+    "answer_body",
+    "compose",
+    "entity_values",
+    "evidence",
+    "fill_template",
+    "reply_subject",
+    "ticket_ref",
+    "unfilled_marker",
+]
+
 DEFAULT_MIN_CONFIDENCE = 0.5
-# Above this score an article is good enough to write its template into the draft.
-DEFAULT_MIN_ARTICLE_SCORE = 2.0
+# Claims only an operator may make; an article that slips one into an outage draft is
+# held back rather than sent as "we know, we're on it" to a customer.
+_INCIDENT_CLAIMS = re.compile(
+    r"\b(?:we are aware|we're aware|known (?:issue|incident|outage)|engineers are working|"
+    r"no action is needed|has been resolved|estamos al tanto|wir sind uns bewusst|"
+    r"nous sommes au courant|estamos cientes)\b",
+    re.IGNORECASE,
+)
 
 
-def unfilled_marker(name: str) -> str:
-    return f"[[{name}?]]"
+@dataclass(frozen=True, slots=True)
+class ThreadContext:
+    """The ticket's earlier mail, as far as drafting needs it."""
+
+    entities: tuple[Entity, ...] = ()
+    findings: tuple[LogFinding, ...] = ()
+    replies: tuple[str, ...] = ()  # our released replies, oldest first
+    language: str = ""
+    intent: str = ""
+    confidence: float = 0.0
+    texts: tuple[str, ...] = ()  # the customer's earlier new text, oldest first
 
 
-def ticket_ref(ticket_id: int | None) -> str:
-    return f"#{ticket_id}" if ticket_id is not None else ""
+@dataclass(frozen=True, slots=True)
+class DraftContext:
+    """Everything besides the analysis that the composer may use."""
+
+    customer_name: str
+    ticket_id: int | None
+    subject: str
+    suggestions: Sequence[Suggestion] = ()
+    articles: Mapping[str, Article] = field(default_factory=dict)
+    passages: Sequence[tuple[Suggestion, Article]] = ()
+    thread: ThreadContext = ThreadContext()
+    incident_declared: bool = False
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    margin: float = DEFAULT_MARGIN
 
 
-def reply_subject(subject: str, ticket_id: int | None) -> str:
-    """`Re: <original> [#id]`, without stacking prefixes or duplicating the token."""
-    base = _REPLY_PREFIX.sub("", subject or "").strip()
-    base = _SUBJECT_TOKEN.sub("", base).strip() or "(no subject)"
-    token = f" [#{ticket_id}]" if ticket_id is not None else ""
-    return f"Re: {base}{token}"
-
-
-def entity_values(entities: Sequence[Entity]) -> dict[str, str]:
-    """Placeholder name → first extracted value; body entities win over attachments."""
-    values: dict[str, str] = {}
-    ordered = sorted(entities, key=lambda e: (e.source != "body", e.start))
-    for ent in ordered:
-        values.setdefault(ent.label.lower(), ent.text.strip())
-    return values
-
-
-def fill_template(template: str, values: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
-    """Fill `{name}` placeholders; return the text and the names left unfilled."""
-    missing: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = values.get(name, "").strip()
-        if value:
-            return value
-        if name not in missing:
-            missing.append(name)
-        return unfilled_marker(name)
-
-    return PLACEHOLDER.sub(replace, template), tuple(missing)
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return f"'{text[: limit - 1]}…'" if len(text) > limit else f"'{text}'"
-
-
-def rationale(analysis: Analysis, suggestions: Sequence[Suggestion], *, needs_triage: bool) -> str:
-    """One checkable line: intent, confidence, the evidence, the article."""
-    head = f"{analysis.intent} {analysis.confidence:.2f}"
-    if analysis.abstained:
-        # An abstaining model reports "needs_triage" as its intent; its best guess
-        # is the top score, which is what a rep wants to see.
-        label, score = max(
-            analysis.scores.items(),
-            key=lambda kv: kv[1],
-            default=(analysis.intent, analysis.confidence),
-        )
-        head = f"needs_triage (best guess {label} {score:.2f})"
-    parts: list[str] = []
-    seen: set[str] = set()
-    for ent in analysis.entities:
-        if len(parts) >= 3:
-            break
-        key = ent.text.lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        where = "body" if ent.source == "body" else ent.source
-        parts.append(f"{_quote(ent.text)} in {where}")
-    for finding in analysis.log_findings:
-        if finding.error_lines:
-            parts.append(f"{finding.error_lines} ERROR lines in {finding.attachment}")
-    if suggestions:
-        best = suggestions[0]
-        parts.append(f"matched KB '{best.title}' ({best.score:.1f})")
-    else:
-        parts.append("no KB article matched")
-    if needs_triage and not analysis.abstained:
-        parts.append("low confidence: no template written")
-    return f"{head} — {', '.join(parts)}"
-
-
-def compose(
-    analysis: Analysis,
-    *,
-    customer_name: str,
-    ticket_id: int | None,
-    subject: str,
-    suggestions: Sequence[Suggestion],
-    templates: Mapping[str, str],
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-    min_article_score: float = DEFAULT_MIN_ARTICLE_SCORE,
-) -> DraftProposal:
-    """Build the draft for one ticket.
-
-    `templates` maps article id → reply template (from `nlp.drafting.kb.Article.reply`).
-    """
-    best = suggestions[0] if suggestions else None
-    template = templates.get(best.article_id, "") if best else ""
-    confident = not analysis.abstained and analysis.confidence >= min_confidence
-    usable = best is not None and best.score >= min_article_score and bool(template.strip())
-    needs_triage = not (confident and usable)
-    values = entity_values(analysis.entities)
-    values["customer_name"] = customer_name.strip()
-    values["ticket_ref"] = ticket_ref(ticket_id)
-    body, unfilled = ("", ()) if needs_triage else fill_template(template, values)
-    return DraftProposal(
-        subject=reply_subject(subject, ticket_id),
+def compose(analysis: Analysis, ctx: DraftContext) -> DraftProposal:
+    """The draft (or none) and the brief for one ticket."""
+    reading = read_mail(analysis.reply_text, ctx.subject, intent=analysis.intent)
+    language = analysis.language or "en"
+    confident = not analysis.abstained and analysis.confidence >= ctx.min_confidence
+    choice = choose_article(
+        ctx.suggestions,
+        ctx.articles,
+        intent=analysis.intent,
+        confident=confident,
+        kind=reading.kind,
+        language=language,
+        margin=ctx.margin,
+        confidence=analysis.confidence,
+    )
+    entities = merged_entities(analysis, ctx.thread)
+    values = entity_values(entities)
+    values["customer_name"] = ctx.customer_name.strip()
+    values["ticket_ref"] = ticket_ref(ctx.ticket_id)
+    body, decision = "", choice.reason
+    unfilled: tuple[str, ...] = ()
+    if choice.article is not None and choice.variant is not None:
+        body, unfilled = _write(analysis, ctx, reading, choice, values)
+        if analysis.intent == "outage_report" and not ctx.incident_declared:
+            claim = _INCIDENT_CLAIMS.search(body)
+            if claim:
+                decision = f"held back: the article claims '{claim.group(0)}' with no incident"
+                body, unfilled = "", ()
+    needs_triage = not body
+    brief = build_brief(analysis, ctx, reading, choice, entities, decision=decision)
+    proposal = DraftProposal(
+        subject=reply_subject(ctx.subject, ctx.ticket_id),
         body=body,
         needs_triage=needs_triage,
-        rationale=rationale(analysis, suggestions, needs_triage=needs_triage),
-        suggestions=tuple(suggestions),
+        rationale="",
+        suggestions=tuple(ctx.suggestions),
         unfilled=unfilled,
-        article_id=best.article_id if best and not needs_triage else None,
+        article_id=choice.article.id if choice.article and not needs_triage else None,
+        language=language,
+        brief=brief,
     )
+    return _with_rationale(proposal, analysis)
 
 
-def evidence(analysis: Analysis, proposal: DraftProposal) -> dict[str, Any]:
-    """The JSON stored with a draft: spans, log lines and articles a rep can check."""
-    return {
-        "intent": analysis.intent,
-        "confidence": analysis.confidence,
-        "model_version": analysis.model_version,
-        "entities": [
-            {"label": e.label, "text": e.text, "start": e.start, "end": e.end, "source": e.source}
-            for e in analysis.entities
-        ],
-        "logs": [
-            {
-                "attachment": f.attachment,
-                "error_lines": f.error_lines,
-                "total_lines": f.total_lines,
-                "signature": f.signature,
-                "lines": [{"line_no": ln.line_no, "text": ln.text} for ln in f.evidence],
-            }
-            for f in analysis.log_findings
-        ],
-        "articles": [
-            {"id": s.article_id, "title": s.title, "score": s.score, "terms": list(s.matched_terms)}
-            for s in proposal.suggestions
-        ],
-        "unfilled": list(proposal.unfilled),
-    }
+def _with_rationale(proposal: DraftProposal, analysis: Analysis) -> DraftProposal:
+    from dataclasses import replace
+
+    text = rationale(analysis, proposal.suggestions, needs_triage=proposal.needs_triage)
+    return replace(proposal, rationale=text)
+
+
+def answer_body(
+    article: Article, values: Mapping[str, str], *, language: str = "en", kind: str = ""
+) -> tuple[str, tuple[str, ...]]:
+    """Greeting, the filled answer, questions for missing facts and the closing: what a
+    rep's "use this article" gets."""
+    variant = article.variant(kind)
+    if variant is None:
+        raise ValueError(f"KB article {article.id!r} has no answer text")
+    lang = language if language in variant.texts else "en"
+    answer, unfilled = fill_template(variant.texts[lang], values)
+    name = values.get("customer_name", "").strip()
+    parts = [phrase(lang, "greeting", name=name) if name else phrase(lang, "greeting_anon"), answer]
+    parts.append(_missing(lang, [f for f in article.needs if not values.get(f)]))
+    parts.append(phrase(lang, "closing"))
+    return "\n\n".join(p for p in parts if p), unfilled
+
+
+def _missing(lang: str, missing: Sequence[str]) -> str:
+    if not missing:
+        return ""
+    if len(missing) == 1:
+        return phrase(lang, "missing_one", fact=fact_request(lang, missing[0]))
+    items = "\n".join(f"- {fact_request(lang, f)}" for f in missing)
+    return f"{phrase(lang, 'missing_many')}\n{items}"
+
+
+def _write(
+    analysis: Analysis,
+    ctx: DraftContext,
+    reading: Reading,
+    choice: Choice,
+    values: Mapping[str, str],
+) -> tuple[str, tuple[str, ...]]:
+    assert choice.article is not None and choice.variant is not None
+    lang = choice.language
+    name = values.get("customer_name", "")
+    parts = [phrase(lang, "greeting", name=name) if name else phrase(lang, "greeting_anon")]
+    if reading.urgent or reading.angry:
+        parts.append(phrase(lang, "urgent"))
+    if reading.followup and ctx.thread.replies:
+        parts.append(phrase(lang, "followup"))
+    answer, unfilled = fill_template(choice.variant.texts[lang], values)
+    fresh = _not_said_before(answer, ctx.thread.replies)
+    if fresh:
+        parts.append(fresh)
+    else:
+        parts.append(phrase(lang, "still"))
+    log = pick_log_line(analysis, ctx.thread, choice.article, lang)
+    if log is not None:
+        parts.append(
+            phrase(lang, "log_intro", source=log.attachment, line=str(log.line_no))
+            + f"\n\n    {log.text}"
+            + (f"\n\n{phrase(lang, 'log_means', means=log.means)}" if log.means else "")
+        )
+    if lang == "en" and ctx.passages:
+        top, passage = ctx.passages[0]
+        if top.score >= 4.0:
+            source = f"{passage.path}, “{passage.title}”"
+            parts.append(f"{phrase(lang, 'docs_intro', source=source)}\n\n> "
+                         f"{first_sentences(passage.body)}")  # fmt: skip
+    parts.append(_missing(lang, [f for f in choice.article.needs if not values.get(f)]))
+    parts.append(phrase(lang, "closing"))
+    return "\n\n".join(p for p in parts if p.strip()), unfilled
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _not_said_before(answer: str, replies: Sequence[str]) -> str:
+    """The answer's paragraphs that no earlier reply of ours already contains."""
+    if not replies:
+        return answer
+    said = " ".join(_norm(r) for r in replies)
+    kept = [p for p in answer.split("\n\n") if _norm(p) and _norm(p) not in said]
+    return "\n\n".join(kept)
+
+
+def brief_json(proposal: DraftProposal) -> dict[str, Any]:
+    return dict(proposal.brief)

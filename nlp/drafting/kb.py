@@ -1,10 +1,7 @@
-"""Knowledge-base articles: load Markdown with TOML front matter, rank them for a ticket.
+"""Knowledge-base ranking: which articles (and docs passages) fit a ticket, and why.
 
-Articles are plain files a support lead edits in a text editor and reviews in git, so
-the format is the least surprising one: a `+++` TOML block (parsed by the stdlib's
-`tomllib`, no extra dependency) followed by Markdown. The front matter carries what
-ranking and drafting need (intents, tags, entity triggers, the reply template); the
-Markdown body is the article a rep reads and the text retrieval matches against.
+Articles are read by `nlp.drafting.articles`; a team's plain Markdown docs become
+passages in `nlp.drafting.docs`; both are ranked by the same index here.
 
 Ranking is BM25 over title, tags and body, plus two explainable boosts: the ticket's
 intent (weighted by the classifier's confidence) and entity labels the article declares
@@ -17,17 +14,15 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from nlp.drafting.compose import KNOWN_PLACEHOLDERS, PLACEHOLDER
+from nlp.drafting.articles import Article, KbError, load_articles, parse_article
 from nlp.types import Suggestion
 
-FRONT_MATTER = "+++"
+__all__ = ["Article", "KbError", "KnowledgeBase", "load_articles", "parse_article", "tokenize"]
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9_]*(?:[.-][a-z0-9_]+)*")
 _STOPWORD_TEXT = """a about after again all also am an and any are as at be been before being but by
     can could did do does doing for from had has have having he her here hers him his how
@@ -46,22 +41,6 @@ _TITLE_WEIGHT = 3
 _TAG_WEIGHT = 2
 
 
-class KbError(ValueError):
-    """An article that cannot be loaded, worded for the person who edits it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Article:
-    id: str
-    title: str
-    intents: tuple[str, ...]
-    tags: tuple[str, ...]
-    entities: tuple[str, ...]
-    reply: str
-    body: str
-    path: str = ""
-
-
 def tokenize(text: str) -> list[str]:
     """Lower-cased content words with a light plural fold ("quotas" → "quota")."""
     out: list[str] = []
@@ -72,77 +51,6 @@ def tokenize(text: str) -> list[str]:
             tok = tok[:-1]
         out.append(tok)
     return out
-
-
-def _str_list(meta: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = meta.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KbError(f"{where}: '{key}' must be a list of strings")
-    return tuple(value)
-
-
-_ALLOWED_KEYS = {"title", "intents", "tags", "entities", "reply"}
-
-
-def parse_article(text: str, *, article_id: str, where: str = "") -> Article:
-    """Parse one article; raise KbError naming `where` and the problem."""
-    where = where or article_id
-    lines = text.lstrip("\ufeff").splitlines()
-    if not lines or lines[0].strip() != FRONT_MATTER:
-        raise KbError(f"{where}: must start with a '+++' TOML front matter block")
-    try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT_MATTER)
-    except StopIteration:
-        raise KbError(f"{where}: front matter has no closing '+++'") from None
-    try:
-        meta = tomllib.loads("\n".join(lines[1:end]))
-    except tomllib.TOMLDecodeError as exc:
-        raise KbError(f"{where}: invalid TOML front matter: {exc}") from exc
-    unknown = sorted(set(meta) - _ALLOWED_KEYS)
-    if unknown:
-        raise KbError(
-            f"{where}: unknown front matter key(s) {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(_ALLOWED_KEYS))})"
-        )
-    title = meta.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise KbError(f"{where}: 'title' is required")
-    reply = meta.get("reply", "")
-    if not isinstance(reply, str):
-        raise KbError(f"{where}: 'reply' must be a string")
-    unknown_names = sorted(set(PLACEHOLDER.findall(reply)) - KNOWN_PLACEHOLDERS)
-    if unknown_names:
-        raise KbError(
-            f"{where}: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown_names)} "
-            f"in reply (known: {', '.join(sorted(KNOWN_PLACEHOLDERS))})"
-        )
-    return Article(
-        id=article_id,
-        title=title.strip(),
-        intents=_str_list(meta, "intents", where),
-        tags=_str_list(meta, "tags", where),
-        entities=tuple(e.upper() for e in _str_list(meta, "entities", where)),
-        reply=reply.strip("\n"),
-        body="\n".join(lines[end + 1 :]).strip(),
-        path=where,
-    )
-
-
-def load_articles(directory: str | Path) -> tuple[Article, ...]:
-    """Every `*.md` article in `directory`, sorted by id."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise KbError(f"knowledge base directory {root} does not exist")
-    articles = []
-    for path in sorted(root.glob("*.md")):
-        if path.name.lower() == "readme.md":
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise KbError(f"{path}: not UTF-8 text") from exc
-        articles.append(parse_article(text, article_id=path.stem, where=str(path)))
-    return tuple(articles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,10 @@ calibration temperature (so the confidence shown to reps is honest), and writes 
 self-describing directory atomically: a crash mid-way never leaves a half-written
 model where the gateway would load it.
 
+This module is the entry point and the command line; the pieces it runs live beside
+it: `fit` (the ensemble's parts), `mixing` (weights and temperature from the held-out
+slice) and `model_dir` (the version hash, meta.json and the atomic write).
+
 Rebuild the shipped model with:
     python -m nlp.intent.train --data nlp/data/intents.jsonl --out nlp/data/intent_model
 """
@@ -14,79 +18,57 @@ Rebuild the shipped model with:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import logging
-import random
-import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nlp.intent.calibration import (
-    FloatArray,
-    apply_temperature,
-    default_smoothing,
-    fit_temperature,
-    smoothed_nll,
-)
 from nlp.intent.evaluate import EvalReport, evaluate, summarise
-from nlp.intent.labelled import LabelledDataError, read_labelled, read_labelled_splits
-from nlp.intent.model import (
-    CHAR_NGRAMS,
-    FORMAT_VERSION,
-    MAX_CHARS,
-    PREPROCESS_VERSION,
-    WORD_NGRAMS,
-    IntentModel,
-    LinearTextModel,
-    mix,
-    normalise,
-    textcat_proba,
+from nlp.intent.fit import (
+    SVM_WEIGHTS,
+    WEIGHTS,
+    TrainSettings,
+    fit_components,
+    fit_linear,
+    fit_textcat,
+    stratified_split,
+    textcat_epochs,
 )
+from nlp.intent.labelled import LabelledDataError, read_labelled, read_labelled_splits
+from nlp.intent.mixing import calibrate
+from nlp.intent.model import IntentModel
+from nlp.intent.model_dir import build_meta, check_target, data_hash, write_model
 from nlp.intent.train_args import add_train_arguments
 
+# Importers (the `supportgate` CLI, benchmarks, tests) reach the training pieces here.
 __all__ = [
+    "SVM_WEIGHTS",
+    "WEIGHTS",
     "EvalReport",
     "LabelledDataError",
     "TrainReport",
+    "TrainSettings",
+    "calibrate",
+    "data_hash",
     "evaluate",
+    "fit_components",
+    "fit_linear",
+    "fit_textcat",
+    "main",
     "read_labelled",
     "read_labelled_splits",
+    "stratified_split",
+    "textcat_epochs",
+    "train_from_args",
+    "train_from_file",
     "train_model",
+    "write_model",
 ]
-
-WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-SVM_WEIGHTS = (0.0, 0.25, 0.5)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyper-parameters; the defaults keep the shipped model small (a few MB)."""
-
-    c: float = 20.0
-    max_word_features: int | None = 30_000
-    max_char_features: int | None = 40_000
-    bow_length: int = 2**15
-    epochs: int | None = None
-    dropout: float = 0.2
-    use_textcat: bool = True
-    # Candidate textcat weights in the mix; held-out NLL picks one.
-    spacy_weights: tuple[float, ...] = WEIGHTS
-    # Candidate weights of the linear SVM inside the linear part; () or (0.0,) skips it.
-    svm_weights: tuple[float, ...] = SVM_WEIGHTS
-    svm_c: float = 1.0
-    # After choosing weight and temperature on the held-out slice, refit both parts on
-    # every row: small support datasets cannot spare 15% of their examples.
-    refit: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,7 +101,7 @@ def train_model(
     settings = settings or TrainSettings()
     out = Path(out_dir)
     _check_rows(rows)
-    _check_target(out)
+    check_target(out)
     labels = tuple(sorted({label for _, label in rows}))
     fit_rows, held_rows = stratified_split(rows, heldout_fraction, seed)
     planned = _planned_steps(settings, len(fit_rows), len(rows), settings.refit and bool(held_rows))
@@ -130,7 +112,7 @@ def train_model(
             linear, textcat, held_rows, labels, settings.spacy_weights, settings.svm_weights
         )
         version = "intent-" + data_hash(rows, seed, settings)[:12]
-        meta = _meta(
+        meta = build_meta(
             version,
             labels,
             weight,
@@ -185,11 +167,6 @@ def train_model(
     )
 
 
-def textcat_epochs(settings: TrainSettings, n_rows: int) -> int:
-    """Small sets get more passes; large ones fewer (each pass costs more)."""
-    return settings.epochs or max(6, min(15, 80_000 // max(1, n_rows)))
-
-
 def _planned_steps(settings: TrainSettings, n_fit: int, n_all: int, refit: bool) -> int:
     """How many progress steps training takes (the refit may skip the textcat: fewer)."""
     textcat = settings.use_textcat
@@ -199,298 +176,12 @@ def _planned_steps(settings: TrainSettings, n_fit: int, n_all: int, refit: bool)
     return total
 
 
-def fit_components(
-    rows: Sequence[tuple[str, str]],
-    labels: Sequence[str],
-    settings: TrainSettings,
-    seed: int,
-    step: Any,
-) -> tuple[LinearTextModel, Any | None]:
-    step("fitting linear model")
-    linear = fit_linear(rows, labels, settings, seed)
-    textcat = fit_textcat(rows, labels, settings, seed, step) if settings.use_textcat else None
-    return linear, textcat
-
-
-def stratified_split(
-    rows: Sequence[tuple[str, str]], fraction: float, seed: int
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Hold out about `fraction` of each label; labels with < 3 rows stay in training."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"heldout_fraction must be in [0, 1), got {fraction}")
-    by_label: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        by_label.setdefault(row[1], []).append(row)
-    rng = random.Random(seed)
-    fit: list[tuple[str, str]] = []
-    held: list[tuple[str, str]] = []
-    for label in sorted(by_label):
-        group = list(by_label[label])
-        rng.shuffle(group)
-        n_held = max(1, round(len(group) * fraction)) if fraction and len(group) >= 3 else 0
-        held.extend(group[:n_held])
-        fit.extend(group[n_held:])
-    return fit, held
-
-
-def fit_linear(
-    rows: Sequence[tuple[str, str]],
-    labels: Sequence[str],
-    settings: TrainSettings,
-    seed: int,
-) -> LinearTextModel:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    texts = [normalise(text) for text, _ in rows]
-    word = TfidfVectorizer(
-        ngram_range=WORD_NGRAMS, sublinear_tf=True, max_features=settings.max_word_features
-    )
-    char = TfidfVectorizer(
-        analyzer="char_wb",
-        ngram_range=CHAR_NGRAMS,
-        sublinear_tf=True,
-        max_features=settings.max_char_features,
-    )
-    try:
-        word.fit(texts)
-        char.fit(texts)
-    except ValueError as exc:  # e.g. no text has a single word of two letters
-        raise LabelledDataError(f"cannot build features from the training texts: {exc}") from exc
-    model = LinearTextModel(
-        word_vocab=_vocab_list(word.vocabulary_),
-        word_idf=np.asarray(word.idf_, dtype=np.float64),
-        char_vocab=_vocab_list(char.vocabulary_),
-        char_idf=np.asarray(char.idf_, dtype=np.float64),
-        coef=np.zeros((len(labels), 1)),
-        intercept=np.zeros(len(labels)),
-    )
-    features = model.features(texts)
-    index = {label: i for i, label in enumerate(labels)}
-    y = np.array([index[label] for _, label in rows])
-    clf = LogisticRegression(
-        C=settings.c, max_iter=3000, class_weight="balanced", random_state=seed
-    )
-    clf.fit(features, y)
-    model.coef, model.intercept = _rows_per_label(clf.coef_, clf.intercept_, len(labels))
-    if any(w > 0 for w in settings.svm_weights):
-        from sklearn.svm import LinearSVC
-
-        svm = LinearSVC(C=settings.svm_c, random_state=seed).fit(features, y)
-        model.svm_coef, model.svm_intercept = _rows_per_label(
-            svm.coef_, svm.intercept_, len(labels)
-        )
-    return model
-
-
-def _rows_per_label(coef: Any, intercept: Any, n_labels: int) -> tuple[FloatArray, FloatArray]:
-    """One weight row per label, also for binary models.
-
-    Binary LR/SVM keep one row (for the second class); softmax over [0, w.x + b] gives
-    the same probabilities (and argmax), so store both rows and predict uniformly.
-    """
-    coef = np.asarray(coef, dtype=np.float64)
-    intercept = np.asarray(intercept, dtype=np.float64)
-    if n_labels == 2 and coef.shape[0] == 1:
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.concatenate([[0.0], intercept])
-    return coef, intercept
-
-
-def _vocab_list(vocabulary: dict[str, int]) -> list[str]:
-    ordered = [""] * len(vocabulary)
-    for term, i in vocabulary.items():
-        ordered[i] = term
-    return ordered
-
-
-def fit_textcat(
-    rows: Sequence[tuple[str, str]],
-    labels: Sequence[str],
-    settings: TrainSettings,
-    seed: int,
-    step: Any,
-) -> Any:
-    import spacy
-    from spacy.training import Example
-    from spacy.util import fix_random_seed, minibatch
-
-    fix_random_seed(seed)
-    nlp = spacy.blank("en")
-    model_cfg = {
-        "@architectures": "spacy.TextCatBOW.v3",
-        "exclusive_classes": True,
-        "ngram_size": 2,
-        "no_output_layer": False,
-        "length": settings.bow_length,
-    }
-    textcat: Any = nlp.add_pipe("textcat", config={"model": model_cfg})
-    for label in labels:
-        textcat.add_label(label)
-    examples = [
-        Example.from_dict(
-            nlp.make_doc(normalise(text).lower()),
-            {"cats": {lb: float(lb == label) for lb in labels}},
-        )
-        for text, label in rows
-    ]
-    spacy_log = logging.getLogger("spacy")
-    level = spacy_log.level
-    spacy_log.setLevel(logging.WARNING)  # "Created vocabulary" is noise on a CLI
-    try:
-        optimizer = nlp.initialize(lambda: examples)
-    finally:
-        spacy_log.setLevel(level)
-    n = max(1, len(rows))
-    epochs = textcat_epochs(settings, n)
-    # Every update touches all bag-of-words weights (Adam), so the number of updates,
-    # not the number of documents, is the cost: large sets get larger batches.
-    batch_size = max(8, min(64, n // 150))
-    rng = random.Random(seed)
-    for epoch in range(epochs):
-        step(f"textcat epoch {epoch + 1}/{epochs}")
-        rng.shuffle(examples)
-        for batch in minibatch(examples, size=batch_size):
-            nlp.update(batch, drop=settings.dropout, sgd=optimizer)
-    return nlp
-
-
-def calibrate(
-    linear: LinearTextModel,
-    textcat: Any | None,
-    held_rows: Sequence[tuple[str, str]],
-    labels: Sequence[str],
-    weights: Sequence[float] = WEIGHTS,
-    svm_weights: Sequence[float] = SVM_WEIGHTS,
-) -> tuple[float, float, list[dict[str, float]]]:
-    """Choose the mixing weights and temperature with the lowest held-out NLL.
-
-    Returns the textcat weight and the temperature; the SVM's scale and weight (when
-    the linear part has an SVM) are set on `linear` itself.
-    """
-    if textcat is None:
-        weights = (0.0,)
-    if linear.svm_coef is None or not svm_weights:
-        svm_weights = (0.0,)
-    if not held_rows:
-        linear.svm_weight = 0.0
-        return (float(np.median(weights)) if textcat is not None else 0.0), 1.0, []
-    texts = [normalise(text) for text, _ in held_rows]
-    index = {label: i for i, label in enumerate(labels)}
-    y = np.array([index[label] for _, label in held_rows])
-    linear.svm_scale = 1.0
-    lr_p, svm_p = linear.parts(linear.features(texts))
-    if svm_p is not None:
-        # The SVM's margins become probabilities with the scale that fits held-out NLL.
-        linear.svm_scale = 1.0 / fit_temperature(svm_p, y)
-        svm_p = apply_temperature(svm_p, 1.0 / linear.svm_scale)
-    spacy_p = textcat_proba(textcat, texts, labels) if textcat is not None else None
-    tried: list[dict[str, float]] = []
-    best: tuple[float, float, float, float] | None = None
-    for svm_weight in svm_weights:
-        linear_p = lr_p if svm_p is None else (1.0 - svm_weight) * lr_p + svm_weight * svm_p
-        for weight in weights:
-            probs: FloatArray = mix(linear_p, spacy_p, weight)
-            temperature = fit_temperature(probs, y)
-            loss = smoothed_nll(apply_temperature(probs, temperature), y, default_smoothing(len(y)))
-            accuracy = float(np.mean(probs.argmax(axis=1) == y))
-            tried.append(
-                {
-                    "weight": weight,
-                    "svm_weight": svm_weight,
-                    "temperature": round(temperature, 4),
-                    "nll": round(loss, 4),
-                    "accuracy": round(accuracy, 4),
-                }
-            )
-            if best is None or loss < best[0]:
-                best = (loss, weight, temperature, svm_weight)
-    assert best is not None
-    linear.svm_weight = best[3]
-    return best[1], best[2], tried
-
-
-def data_hash(rows: Sequence[tuple[str, str]], seed: int, settings: TrainSettings) -> str:
-    digest = hashlib.sha256()
-    digest.update(
-        json.dumps([seed, asdict(settings), FORMAT_VERSION, MAX_CHARS, PREPROCESS_VERSION]).encode()
-    )
-    for text, label in rows:
-        digest.update(label.encode("utf-8") + b"\x00" + text.encode("utf-8") + b"\x01")
-    return digest.hexdigest()
-
-
-def _meta(
-    version: str,
-    labels: Sequence[str],
-    weight: float,
-    temperature: float,
-    n_train: int,
-    n_heldout: int,
-    settings: TrainSettings,
-    svm_weight: float = 0.0,
-) -> dict[str, Any]:
-    return {
-        "format": FORMAT_VERSION,
-        "version": version,
-        "max_chars": MAX_CHARS,
-        "preprocess": PREPROCESS_VERSION,
-        "labels": list(labels),
-        "spacy_weight": weight,
-        "svm_weight": svm_weight,
-        "temperature": temperature,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "n_train": n_train,
-        "n_heldout": n_heldout,
-        "refit_on_all_rows": settings.refit and n_heldout > 0,
-        "settings": asdict(settings),
-        "components": {
-            "textcat": "spaCy textcat, TextCatBOW.v3 (exclusive, 1-2 grams) on blank 'en'"
-            if weight > 0
-            else "not used: held-out calibration gave it weight 0",
-            "linear": f"LogisticRegression over TF-IDF word {WORD_NGRAMS} + char_wb {CHAR_NGRAMS}"
-            + (", mixed with a LinearSVC (softmax over scaled margins)" if svm_weight > 0 else ""),
-        },
-    }
-
-
 def _check_rows(rows: Sequence[tuple[str, str]]) -> None:
     if not rows:
         raise LabelledDataError("no training rows")
     counts = Counter(label for _, label in rows)
     if len(counts) < 2:
         raise LabelledDataError(f"training needs at least two labels, found only {set(counts)}")
-
-
-def _check_target(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise LabelledDataError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").exists():
-        raise LabelledDataError(
-            f"--out {out} is a non-empty directory that is not a model; refusing to replace it"
-        )
-
-
-def write_model(
-    out: Path, linear: LinearTextModel, textcat: Any | None, meta: dict[str, Any]
-) -> None:
-    """Write into a sibling temp dir, then swap it in, so readers never see half a model."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp"
-    old = out.parent / f".{out.name}.old"
-    for leftover in (tmp, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)
-    tmp.mkdir()
-    linear.save(tmp)
-    if textcat is not None:
-        textcat.to_disk(tmp / "textcat")
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 @contextmanager

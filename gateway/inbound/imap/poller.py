@@ -7,14 +7,14 @@ row (`status` shows it) and logged once per change of state, not once per retry,
 other mailboxes run in their own threads unaffected. Every wait is cut into ~1 s slices
 so that setting the shared `stop` event ends the thread within about two seconds, even
 in the middle of IDLE. The sync itself (what is new, crash windows) is in
-`gateway.inbound.imap.sync`; connecting and secrets are in `gateway.inbound.imap.auth`.
+`gateway.inbound.imap.sync`; connecting and secrets are in `gateway.inbound.imap.auth`;
+how a failure is worded, grouped and backed off from is in `failures.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import random
 import select
 import signal
 import sys
@@ -25,12 +25,12 @@ from types import FrameType
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy.engine import Engine
 
 from gateway.config import Config, ConfigError, ImapConfig, find_config_path, load_config
 from gateway.inbound.imap.auth import ImapConnectError, ImapError, close, connect, redact
 from gateway.inbound.imap.checkpoint import record_sync
+from gateway.inbound.imap.failures import Backoff, describe, problem_kind
 from gateway.inbound.imap.progress import LogProgress, Progress, RichProgress
 from gateway.inbound.imap.sync import SyncResult, sync_folder
 
@@ -42,47 +42,6 @@ IDLE_CHECK_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 1.0
 
 __all__ = ["ImapConnectError", "ImapError", "MailboxPoller", "backfill", "poll_once", "run_pollers"]
-
-
-def describe(exc: BaseException, cfg: ImapConfig) -> str:
-    """One line for the log and `status`: what failed, without secrets."""
-    if isinstance(exc, ImapError | ConfigError):
-        return str(exc)
-    if isinstance(exc, OSError | IMAPClientAbortError):
-        detail = str(exc) or type(exc).__name__
-        return f"connection to {cfg.host}:{cfg.port} lost: {detail}"
-    if isinstance(exc, IMAPClientError):
-        return f"IMAP server {cfg.host}:{cfg.port} said no (folder {cfg.folder!r}): {exc}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def problem_kind(exc: BaseException) -> str:
-    """Failures of one kind are logged once: a flapping network is one story, not many."""
-    if isinstance(exc, ImapConnectError):
-        return exc.kind
-    if isinstance(exc, OSError | IMAPClientAbortError):
-        return "network"
-    if isinstance(exc, IMAPClientError):
-        return "server"
-    if isinstance(exc, ConfigError):
-        return "config"
-    return type(exc).__name__
-
-
-class Backoff:
-    """Exponential delays with jitter, so many gateways do not reconnect in lockstep."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial, self.maximum, self.failures = initial, maximum, 0
-
-    def next_delay(self) -> float:
-        delay = min(self.maximum, self.initial * 2 ** min(self.failures, 30))
-        self.failures += 1
-        return delay * random.uniform(0.75, 1.0)
-
-    def reset(self) -> int:
-        failures, self.failures = self.failures, 0
-        return failures
 
 
 class MailboxPoller:

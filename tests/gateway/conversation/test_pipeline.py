@@ -57,15 +57,23 @@ def test_outage_mail_gets_a_filled_draft_with_checkable_evidence(
         == f"Re: URGENT: 503 errors on api.acme-shop.com since 07:00 [#{message.ticket_id}]"
     )
     # Values come from the mail; nothing is invented.
-    assert "Hi Dana Whitfield," in draft.body
-    assert f"(#{message.ticket_id})" in draft.body
+    assert draft.body.startswith("Hi Dana Whitfield,")
     assert "eu-west-1" in draft.body and "api.acme-shop.com" in draft.body
     assert draft.unfilled == []
+    # An urgent sender is acknowledged; no incident is claimed that nobody declared.
+    assert "urgent" in draft.body
+    assert "we are aware" not in draft.body.lower()
+    assert "investigating your report" in draft.body
+    # The log reaches the reply: its key line is quoted.
+    assert "upstream timed out" in draft.body
+    brief = draft.evidence["brief"]
+    assert brief["article"] == "incident-5xx" and brief["log"]["attachment"] == "nginx-error.log.gz"
+    assert any(flag.startswith("urgent") for flag in brief["flags"])
     # The rationale names real evidence: intent, a quoted value, the log, the article.
     assert draft.rationale.startswith(f"outage_report {draft.confidence:.2f} — ")
     assert "'503' in body" in draft.rationale
     assert "ERROR lines in nginx-error.log.gz" in draft.rationale
-    assert "matched KB 'Errors during an incident (HTTP 5xx)'" in draft.rationale
+    assert "matched KB 'Service errors" in draft.rationale
     # Evidence offsets point at the text the analysis read.
     with Session(engine) as session:
         record = session.exec(

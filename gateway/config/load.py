@@ -1,198 +1,43 @@
-"""Load and validate config.toml into frozen dataclasses.
+"""Load and validate config.toml into the frozen dataclasses of `sections.py`.
 
 Validation is strict on purpose: an unknown key is almost always a typo that would
 otherwise silently fall back to a default (an open relay, a mailbox never polled), so
 it is an error that names the key, the section and the keys that are allowed. Secrets
-never live in the file: keys ending in `_env` name environment variables.
+never live in the file: keys ending in `_env` name environment variables, read here by
+`secret` and listed, when unset, by `missing_secrets`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gateway.config.sections import (
+    Config,
+    DraftConfig,
+    ImapConfig,
+    KbConfig,
+    LoggingConfig,
+    NlpConfig,
+    ParseConfig,
+    ReviewConfig,
+    RunnerConfig,
+    ScreenConfig,
+    SenderConfig,
+    SmtpConfig,
+    StorageConfig,
+)
 
 DEFAULT_CONFIG_NAME = "config.toml"
 
 
 class ConfigError(ValueError):
     """A config problem, worded for the operator who has to fix it."""
-
-
-@dataclass(frozen=True)
-class StorageConfig:
-    url: str = "sqlite:///var/supportgate.sqlite3"
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 2525
-    # Addresses we accept mail for; "@example.com" accepts a whole domain.
-    recipients: list[str] = field(default_factory=lambda: ["support@example.com"])
-    max_message_size: int = 25 * 1024 * 1024
-    tls_cert: str = ""
-    tls_key: str = ""
-    require_starttls: bool = False
-    auth_required: bool = False
-    auth_username: str = ""
-    auth_password_env: str = ""
-    hostname: str = "supportgate.local"
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    name: str = ""
-    host: str = "127.0.0.1"
-    port: int = 993
-    tls: str = "implicit"  # implicit | starttls | none
-    # PEM file of a private CA to trust (company Dovecot); "" = the system's CAs.
-    tls_ca_file: str = ""
-    username: str = ""
-    password_env: str = ""
-    oauth2_token_env: str = ""
-    oauth2_token_command: str = ""
-    folder: str = "INBOX"
-    after_store: str = "seen"  # seen | keyword | move | none
-    keyword: str = "$SupportgateStored"
-    move_to: str = ""
-    idle: bool = True
-    idle_renew_seconds: int = 25 * 60
-    poll_interval: float = 60.0
-    batch_size: int = 50
-    backfill_since: str = ""
-    sent_folder: str = ""
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    batch_size: int = 20
-    poll_interval: float = 1.0
-    stale_after_seconds: int = 600
-    max_attempts: int = 3
-
-
-@dataclass(frozen=True)
-class ParseConfig:
-    max_attachment_bytes: int = 10 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class NlpConfig:
-    model_dir: str = ""
-    abstain_threshold: float = 0.5
-    products: list[str] = field(default_factory=list)
-    account_id_patterns: list[str] = field(default_factory=list)
-    max_log_bytes: int = 20 * 1024 * 1024
-    max_compression_ratio: int = 100
-
-
-@dataclass(frozen=True)
-class KbConfig:
-    dir: str = "kb"
-    max_suggestions: int = 3
-    # A team's own docs: plain Markdown (no front matter), chunked into passages.
-    docs_dir: str = ""
-
-
-@dataclass(frozen=True)
-class DraftConfig:
-    backend: str = "template"  # template | openai
-    base_url: str = "http://127.0.0.1:11434/v1"
-    model: str = ""
-    api_key_env: str = ""
-    timeout_seconds: float = 20.0
-    # Consecutive failures that open the circuit, and how long it stays open.
-    failures_to_open: int = 3
-    open_seconds: float = 300.0
-
-
-@dataclass(frozen=True)
-class ScreenConfig:
-    max_per_sender_per_hour: int = 20
-    max_per_thread_per_hour: int = 10
-    extra_own_addresses: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SenderConfig:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 25
-    tls: str = "none"  # none | implicit | starttls
-    username: str = ""
-    password_env: str = ""
-    from_address: str = "support@example.com"
-    from_name: str = "Support"
-    signature: str = "-- \n{rep_name}\n{from_name}"
-    max_attempts: int = 8
-    backoff_base_seconds: float = 30.0
-    backoff_max_seconds: float = 3600.0
-    timeout_seconds: float = 30.0
-    max_per_minute: int = 60
-
-
-@dataclass(frozen=True)
-class ReviewConfig:
-    actor: str = ""
-    ops: list[str] = field(default_factory=list)
-    bulk_ops_threshold: int = 20
-    lease_minutes: int = 15
-    refresh_seconds: float = 2.0
-    page_size: int = 200
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    level: str = "INFO"
-
-
-@dataclass(frozen=True)
-class Config:
-    storage: StorageConfig = field(default_factory=StorageConfig)
-    smtp: SmtpConfig = field(default_factory=SmtpConfig)
-    imap: list[ImapConfig] = field(default_factory=list)
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    parse: ParseConfig = field(default_factory=ParseConfig)
-    nlp: NlpConfig = field(default_factory=NlpConfig)
-    kb: KbConfig = field(default_factory=KbConfig)
-    draft: DraftConfig = field(default_factory=DraftConfig)
-    screen: ScreenConfig = field(default_factory=ScreenConfig)
-    sender: SenderConfig = field(default_factory=SenderConfig)
-    review: ReviewConfig = field(default_factory=ReviewConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    # Where relative paths in the file are resolved from.
-    base_dir: Path = field(default_factory=Path.cwd)
-
-    def resolve_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
-
-    @property
-    def database_url(self) -> str:
-        url = self.storage.url
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            rel = url[len("sqlite:///") :]
-            if rel and rel != ":memory:":
-                return "sqlite:///" + str(self.resolve_path(rel))
-        return url
-
-    @property
-    def actor(self) -> str:
-        return self.review.actor or os.environ.get("USER") or getpass.getuser()
-
-    def own_addresses(self) -> set[str]:
-        addrs = {a.lower() for a in self.smtp.recipients if not a.startswith("@")}
-        addrs.add(self.sender.from_address.lower())
-        addrs.update(a.lower() for a in self.screen.extra_own_addresses)
-        return addrs
 
 
 _SECTIONS: dict[str, type] = {

@@ -1,0 +1,52 @@
+"""config.toml: its sections (`sections.py`) and strict loading (`load.py`).
+
+Everything is imported from `gateway.config`; it imports nothing else of `gateway`.
+"""
+
+from gateway.config.load import (
+    DEFAULT_CONFIG_NAME,
+    ConfigError,
+    find_config_path,
+    load_config,
+    missing_secrets,
+    parse_config,
+    secret,
+)
+from gateway.config.sections import (
+    Config,
+    DraftConfig,
+    ImapConfig,
+    KbConfig,
+    LoggingConfig,
+    NlpConfig,
+    ParseConfig,
+    ReviewConfig,
+    RunnerConfig,
+    ScreenConfig,
+    SenderConfig,
+    SmtpConfig,
+    StorageConfig,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "Config",
+    "ConfigError",
+    "DraftConfig",
+    "ImapConfig",
+    "KbConfig",
+    "LoggingConfig",
+    "NlpConfig",
+    "ParseConfig",
+    "ReviewConfig",
+    "RunnerConfig",
+    "ScreenConfig",
+    "SenderConfig",
+    "SmtpConfig",
+    "StorageConfig",
+    "find_config_path",
+    "load_config",
+    "missing_secrets",
+    "parse_config",
+    "secret",
+]

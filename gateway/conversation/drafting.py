@@ -1,0 +1,245 @@
+"""The pipeline's last steps: rank knowledge, gather the ticket's thread, compose the
+draft and its brief, and store them for a human.
+
+A follow-up ("any update?") is drafted with its ticket's earlier mail: entities, log
+findings, the intent and the language carry over, and our released replies are
+passed on so the draft does not repeat what we already said. With `[draft] backend =
+"openai"` a model may write the body instead, but only a body that passes the
+verifier replaces the template's; the brief says what happened either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from email.utils import parseaddr
+from typing import Any
+
+from sqlmodel import Session
+
+from gateway import headers as h
+from gateway.conversation.context import Context
+from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence
+from nlp.drafting.fill import clean_subject
+from nlp.types import (
+    Analysis,
+    DraftProposal,
+    ParsedMessage,
+    Suggestion,
+)
+from storage.audit import audit
+from storage.models import (
+    Draft,
+    DraftState,
+    Message,
+    Ticket,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "none"
+KB_QUERY_CHARS = 5000
+# A new text shorter than this is a follow-up line ("any update?"); the ticket's first
+# mail then says what the ticket is about.
+SHORT_FOLLOWUP_CHARS = 160
+
+
+def no_analysis() -> Analysis:
+    """Stands in when no model is available: abstain, so a human triages."""
+    return Analysis(
+        model_version=NO_MODEL,
+        intent="needs_triage",
+        confidence=0.0,
+        scores={},
+        abstained=True,
+        entities=(),
+        reply_text="",
+        notes=("no analysis model available",),
+    )
+
+
+def with_thread(analysis: Analysis, thread: ThreadContext, threshold: float) -> Analysis:
+    """A follow-up too short or unsure to stand alone takes the ticket's intent and
+    language; its own entities and logs stay first."""
+    notes = list(analysis.notes)
+    changes: dict[str, Any] = {}
+    unsure = analysis.abstained or analysis.confidence < threshold
+    short = len(analysis.reply_text.strip()) < SHORT_FOLLOWUP_CHARS
+    if thread.intent and thread.intent != "needs_triage" and (unsure or short):
+        if thread.intent != analysis.intent:
+            notes.append(f"intent carried over from the ticket: {thread.intent}")
+        changes.update(
+            intent=thread.intent,
+            confidence=max(thread.confidence, analysis.confidence),
+            abstained=False,
+        )
+    if not analysis.language and thread.language:
+        changes["language"] = thread.language
+        notes.append(f"language taken from the ticket's earlier mail: {thread.language}")
+    if not changes.get("language", analysis.language):
+        changes["language"] = "en"
+    if not changes:
+        return analysis
+    return dataclasses.replace(analysis, notes=tuple(notes), **changes)
+
+
+def step_suggest(
+    ctx: Context, parsed: ParsedMessage, analysis: Analysis | None, thread: ThreadContext
+) -> tuple[list[Suggestion], list[tuple[Suggestion, Any]]]:
+    """Rank KB articles and docs passages on the customer's new text: the subject once
+    (without stacked Re:), the reply (quotes stripped) and the log failure templates; a
+    short follow-up adds the ticket's first mail."""
+    result = analysis or no_analysis()
+    body = result.reply_text or parsed.text
+    if len(body.strip()) < SHORT_FOLLOWUP_CHARS and thread.texts:
+        body = f"{body}\n{thread.texts[0]}"
+    templates = " ".join(f.template for f in (*result.log_findings, *thread.findings))
+    query = f"{clean_subject(parsed.subject)}\n{body[:KB_QUERY_CHARS]}\n{templates}"
+    suggestions = ctx.kb.rank(
+        query,
+        intent=None if result.abstained else result.intent,
+        confidence=result.confidence,
+        entity_labels=[e.label for e in result.entities],
+        limit=max(ctx.config.kb.max_suggestions, 3),
+    )
+    passages = [
+        (s, article)
+        for s in ctx.docs.rank(query, limit=3, min_score=1.0)
+        if (article := ctx.docs.get(s.article_id)) is not None
+    ]
+    return suggestions[: max(ctx.config.kb.max_suggestions, 1)], passages
+
+
+def step_draft(
+    ctx: Context,
+    session: Session,
+    message: Message,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    analysis: Analysis | None,
+    thread: ThreadContext,
+) -> Draft:
+    result = with_thread(analysis or no_analysis(), thread, ctx.config.nlp.abstain_threshold)
+    suggestions, passages = step_suggest(ctx, parsed, result, thread)
+    if analysis is not None:
+        ticket.intent = result.intent
+        ticket.confidence = result.confidence
+    signatures = [f.signature for f in result.log_findings if f.signature]
+    if signatures and not ticket.signature:
+        ticket.signature = signatures[0]
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    articles = {s.article_id: a for s in suggestions if (a := ctx.kb.get(s.article_id))}
+    draft_ctx = DraftContext(
+        customer_name=parsed.from_name or ticket.customer_name or "",
+        ticket_id=ticket.id,
+        subject=parsed.subject or ticket.subject,
+        suggestions=suggestions,
+        articles=articles,
+        passages=passages,
+        thread=thread,
+        min_confidence=ctx.config.nlp.abstain_threshold,
+    )
+    proposal = compose(result, draft_ctx)
+    proposal = model_draft(ctx, parsed, result, thread, proposal, passages)
+    draft = Draft(
+        ticket_id=int(ticket.id or 0),
+        message_pk=int(message.id or 0),
+        state=DraftState.NEEDS_TRIAGE if proposal.needs_triage else DraftState.DRAFTED,
+        to_addr=reply_address(parsed) or message.envelope_from or "",
+        subject=proposal.subject,
+        body=proposal.body,
+        intent=result.intent if analysis else None,
+        confidence=result.confidence if analysis else None,
+        model_version=result.model_version if analysis else None,
+        article_id=proposal.article_id,
+        suggestions=[_suggestion_json(s) for s in proposal.suggestions],
+        unfilled=list(proposal.unfilled),
+        rationale=proposal.rationale,
+        evidence=_evidence(ctx, result, proposal),
+    )
+    session.add(draft)
+    session.flush()
+    audit(
+        session,
+        actor="pipeline",
+        action=f"draft.{draft.state}",
+        entity_type="draft",
+        entity_id=draft.id,
+        details={
+            "ticket": ticket.id,
+            "signal": message.thread_signal,
+            "article": proposal.article_id,
+            "unfilled": list(proposal.unfilled),
+            "decision": proposal.brief.get("decision", ""),
+        },
+        model_version=draft.model_version,
+    )
+    return draft
+
+
+def model_draft(
+    ctx: Context,
+    parsed: ParsedMessage,
+    analysis: Analysis,
+    thread: ThreadContext,
+    proposal: DraftProposal,
+    passages: list[tuple[Suggestion, Any]],
+) -> DraftProposal:
+    """With a model drafter configured, let it write the body; keep it only if it is
+    verified. The template's proposal stands otherwise, and the brief says why."""
+    drafter = ctx.drafter
+    if drafter is None:
+        return proposal
+    texts = [analysis.reply_text, parsed.subject, *thread.texts, *thread.replies]
+    texts += ["\n".join(line.text for line in f.evidence) for f in analysis.log_findings]
+    quoted: list[tuple[str, str]] = []
+    for _, article in passages:
+        quoted.append((f"{article.path}: {article.title}", article.body))
+    for s in proposal.suggestions:
+        article = ctx.kb.get(s.article_id)
+        if article is not None:
+            quoted.append((article.title, article.body))
+    sources = [*texts, *(body for _, body in quoted), proposal.body, parsed.from_name]
+    result = drafter.draft(
+        mail=analysis.reply_text or parsed.text,
+        thread=list(thread.texts) + list(thread.replies),
+        brief=proposal.brief,
+        passages=quoted[:4],
+        language=analysis.language or "en",
+        customer_name=parsed.from_name or "",
+        sources=sources,
+    )
+    brief = dict(proposal.brief)
+    if result.body:
+        brief["decision"] = f"written by model {result.model}, verified against the mail"
+        return dataclasses.replace(
+            proposal, body=result.body, needs_triage=False, unfilled=(), brief=brief
+        )
+    brief["model"] = result.refused_reason
+    return dataclasses.replace(proposal, brief=brief)
+
+
+def reply_address(parsed: ParsedMessage) -> str:
+    """Where the customer asked replies to go: Reply-To if it holds an address, else From."""
+    _, addr = parseaddr(h.clean(parsed.header("Reply-To")))
+    return addr.lower() if "@" in addr else parsed.from_addr
+
+
+def _suggestion_json(s: Suggestion) -> dict[str, Any]:
+    return {
+        "article_id": s.article_id,
+        "title": s.title,
+        "score": s.score,
+        "matched_terms": list(s.matched_terms),
+    }
+
+
+def _evidence(ctx: Context, analysis: Analysis, proposal: DraftProposal) -> dict[str, Any]:
+    data = evidence(analysis, proposal)
+    if analysis.notes:
+        data["notes"] = list(analysis.notes)
+    if ctx.kb_error:
+        data["kb_error"] = ctx.kb_error
+    return data

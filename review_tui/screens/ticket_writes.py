@@ -1,0 +1,164 @@
+"""The ticket screen's acts that write and may end the visit: release, discard, take over.
+
+Each act asks first (a one-key confirmation naming recipient and subject for a
+release), then runs its storage write in a worker thread and reports back through a
+message; the UI itself never sends mail. Leaving hands the ticket's lease back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+
+from review_tui.screens import ticket_events as events
+from review_tui.screens.dialogs import ConfirmScreen
+from review_tui.screens.ticket_layout import TicketLayout
+from review_tui.widgets.safe_text import safe_line
+from storage import review as rv
+
+__all__ = ["TicketWrites"]
+
+
+class TicketWrites(TicketLayout):
+    """Release, discard, take over and leave; the write worker the other acts share."""
+
+    def action_release(self) -> None:
+        view = self.view
+        if view is None or self._unsaved("releasing"):
+            return
+        draft = view.draft
+        if self.lease is not None and not self.lease.mine:
+            self.review.say(
+                f"ticket {view.ticket.id} is being worked on by {self.lease.holder}: "
+                "press o to take it over first",
+                error=True,
+            )
+            return
+        problems = rv.release_problems(draft)
+        if problems:
+            self.review.say("cannot release: " + "; ".join(problems), error=True)
+            return
+        lines = [
+            safe_line(f"To:      {draft.to_addr}"),
+            safe_line(f"Subject: {rv.subject_with_token(draft.subject, draft.ticket_id)}"),
+        ]
+        self.app.push_screen(ConfirmScreen("Release this reply?", lines), self._release_confirmed)
+
+    def _release_confirmed(self, yes: bool | None) -> None:
+        if yes and self.view is not None:
+            settings = self.review.settings
+            draft_id, version, to = self.draft_id, self.version, self.view.draft.to_addr
+            self._run(
+                lambda: rv.release(
+                    engine=self.review.engine,
+                    draft_ids=[draft_id],
+                    actor=settings.actor,
+                    from_address=settings.from_address,
+                    expected_versions={draft_id: version},
+                ),
+                f"released reply to {to}",
+                finish=True,
+            )
+
+    def action_discard(self) -> None:
+        if self.view is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard this draft (no reply is sent)?",
+                [safe_line(f"To {self.view.draft.to_addr}")],
+            ),
+            self._discard_confirmed,
+        )
+
+    def _discard_confirmed(self, yes: bool | None) -> None:
+        if yes:
+            version = self.version
+            self._run(
+                lambda: rv.discard(
+                    engine=self.review.engine,
+                    draft_id=self.draft_id,
+                    actor=self.review.settings.actor,
+                    expected_version=version,
+                ),
+                f"discarded draft {self.draft_id}",
+                finish=True,
+            )
+
+    def action_take_over(self) -> None:
+        lease = self.lease
+        if lease is None or lease.mine:
+            self.review.say("you already hold this ticket")
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Take this ticket over from {lease.holder}?",
+                [Text("They will see that you took it.")],
+            ),
+            self._take_over_confirmed,
+        )
+
+    def _take_over_confirmed(self, yes: bool | None) -> None:
+        if yes and self.view is not None:
+            settings, ticket_id = self.review.settings, self.view.ticket.id or 0
+            self._run(
+                lambda: rv.take_over(
+                    engine=self.review.engine,
+                    ticket_id=ticket_id,
+                    actor=settings.actor,
+                    minutes=settings.lease_minutes,
+                ),
+                "you now hold this ticket",
+            )
+
+    def _run(self, act: Callable[[], Any], success: str, *, finish: bool = False) -> None:
+        self._write(act, success, finish)
+
+    @work(thread=True, group="ticket-write")
+    def _write(self, act: Callable[[], Any], success: str, finish: bool) -> None:
+        try:
+            act()
+        except rv.ReviewError as exc:
+            self.post_message(events.Failed(str(exc), reload=True))
+            return
+        except Exception as exc:
+            self.post_message(events.Failed(f"failed: {exc}", reload=True))
+            return
+        if finish:
+            self.post_message(events.Finished(success))
+        else:
+            self.post_message(events.Changed(success))
+
+    def on_ticket_screen_changed(self, event: events.Changed) -> None:
+        self.review.say(event.text)
+        self.load()
+
+    def on_ticket_screen_finished(self, event: events.Finished) -> None:
+        self.review.say(event.text)
+        self._leave()
+
+    def action_back(self) -> None:
+        if self.is_dirty() and not self.warned_unsaved:
+            self.warned_unsaved = True
+            self.review.say(
+                "unsaved edits: ctrl+s saves, q again leaves without saving", error=True
+            )
+            return
+        self._leave()
+
+    def _leave(self) -> None:
+        if self.view is not None and self.lease is not None and self.lease.mine:
+            engine, ticket_id, actor = (
+                self.review.engine,
+                self.view.ticket.id or 0,
+                self.review.settings.actor,
+            )
+            self.app.run_worker(
+                lambda: rv.release_lease(engine=engine, ticket_id=ticket_id, actor=actor),
+                thread=True,
+                group="lease",
+            )
+        self.app.pop_screen()
