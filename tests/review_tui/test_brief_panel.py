@@ -11,6 +11,7 @@ from sqlmodel import Session
 from review_tui.widgets.brief import brief_text
 from storage.models import Draft
 from storage.seed import SeedResult
+from tests.review_tui.conftest import settle
 from tests.review_tui.test_app import AppFactory, open_draft, text_of
 
 BRIEF = {
@@ -51,6 +52,7 @@ async def test_ticket_screen_shows_the_brief_above_the_draft(
         session.commit()
     app = make_app()
     async with app.run_test(size=(140, 50)) as pilot:
+        await settle(pilot)
         await open_draft(pilot, app, draft_id)
         shown = text_of(app, "#draft-brief")
         assert "escalate by hand" in shown and "missing: account_id" in shown
