@@ -183,6 +183,8 @@ def _export_row(m: Message, a: AnalysisRecord | None, d: Draft | None) -> dict[s
             "rationale": d.rationale,
             "unfilled": d.unfilled,
             "version": d.version,
+            "language": (d.evidence or {}).get("language"),
+            "brief": (d.evidence or {}).get("brief"),
         }
     return row
 

@@ -143,6 +143,11 @@ def step_draft(
     )
     proposal = compose(result, draft_ctx)
     proposal = model_draft(ctx, parsed, result, thread, proposal, passages)
+    chosen = str(proposal.brief.get("intent") or result.intent)
+    if analysis is not None and chosen != result.intent and not proposal.needs_triage:
+        # The classifier's best guess, confirmed by retrieval, is what the body answers.
+        result = dataclasses.replace(result, intent=chosen, abstained=False)
+        ticket.intent = chosen
     draft = Draft(
         ticket_id=int(ticket.id or 0),
         message_pk=int(message.id or 0),

@@ -147,6 +147,7 @@ def build_brief(
         "flags": _flags(analysis, reading, choice.language),
         "urgent": bool(reading.urgent or reading.angry),
         "language": choice.language,
+        "intent": choice.intent or analysis.intent,
         "article": choice.article.id if choice.article else None,
         "variant": choice.variant.kind if choice.variant else None,
         "decision": decision,

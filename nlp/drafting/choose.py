@@ -4,7 +4,8 @@ Retrieval follows words; the request is what matters. So an article writes the b
 only when all of these hold, and otherwise the rep gets the brief and the ranked
 passages instead of a confident wrong answer:
 
-1. the intent is confident (not abstained, above the threshold);
+1. the intent is confident (not abstained, above the threshold), or the classifier's
+   best guess (at least `AGREEMENT_CONFIDENCE`) is what the top-ranked article answers;
 2. the article is tagged for that intent;
 3. for a security report, the article has a `security` variant (never routine text);
 4. it clearly beats the runner-up: its lead over every other article, relative to its
@@ -32,6 +33,9 @@ SAME_INTENT_FACTOR = 0.35
 KIND_BONUS = 1.5
 # Above this intent confidence only articles of the same intent compete with the best.
 STRONG_INTENT = 0.85
+# Below the abstain threshold, a best guess at least this sure may still write when the
+# top-ranked article answers that very intent.
+AGREEMENT_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Choice:
     reason: str
     score: float = 0.0
     lead: float = 0.0
+    intent: str = ""  # the intent the body answers (a guess retrieval agreed with, too)
 
 
 def choose_article(
@@ -54,10 +59,24 @@ def choose_article(
     language: str,
     margin: float = DEFAULT_MARGIN,
     confidence: float = 0.0,
+    guess: str = "",
+    guess_confidence: float = 0.0,
 ) -> Choice:
     """The article and variant that may write the body, with the reason either way."""
+    agreed = ""
     if not confident:
-        return Choice(None, None, language, "intent uncertain: no body written")
+        # A classifier just below its threshold whose best guess is also what retrieval
+        # ranks first is two independent signals agreeing; anything less abstains.
+        top = articles.get(suggestions[0].article_id) if suggestions else None
+        if (
+            guess
+            and guess_confidence >= AGREEMENT_CONFIDENCE
+            and top is not None
+            and guess in top.intents
+        ):
+            intent, agreed = guess, f"; intent {guess} {guess_confidence:.2f} agrees with retrieval"
+        else:
+            return Choice(None, None, language, "intent uncertain: no body written")
     scored = []
     for s in suggestions:
         article = articles.get(s.article_id)
@@ -121,7 +140,8 @@ def choose_article(
         article,
         variant,
         language,
-        f"'{article.id}' ({variant.kind}, {language}) tagged {intent}, lead {lead:.2f}",
+        f"'{article.id}' ({variant.kind}, {language}) tagged {intent}, lead {lead:.2f}{agreed}",
         best_score,
         lead,
+        intent,
     )

@@ -94,6 +94,9 @@ def compose(analysis: Analysis, ctx: DraftContext) -> DraftProposal:
     reading = read_mail(analysis.reply_text, ctx.subject, intent=analysis.intent)
     language = analysis.language or "en"
     confident = not analysis.abstained and analysis.confidence >= ctx.min_confidence
+    guess, guess_score = max(
+        analysis.scores.items(), key=lambda kv: kv[1], default=(analysis.intent, 0.0)
+    )
     choice = choose_article(
         ctx.suggestions,
         ctx.articles,
@@ -103,6 +106,8 @@ def compose(analysis: Analysis, ctx: DraftContext) -> DraftProposal:
         language=language,
         margin=ctx.margin,
         confidence=analysis.confidence,
+        guess=guess,
+        guess_confidence=guess_score,
     )
     entities = merged_entities(analysis, ctx.thread)
     values = entity_values(entities)
@@ -112,7 +117,7 @@ def compose(analysis: Analysis, ctx: DraftContext) -> DraftProposal:
     unfilled: tuple[str, ...] = ()
     if choice.article is not None and choice.variant is not None:
         body, unfilled = _write(analysis, ctx, reading, choice, values)
-        if analysis.intent == "outage_report" and not ctx.incident_declared:
+        if (choice.intent or analysis.intent) == "outage_report" and not ctx.incident_declared:
             claim = _INCIDENT_CLAIMS.search(body)
             if claim:
                 decision = f"held back: the article claims '{claim.group(0)}' with no incident"

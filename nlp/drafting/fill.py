@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from nlp.drafting.articles import PLACEHOLDER
 from nlp.types import Entity
@@ -51,10 +52,17 @@ def _rank(entity: Entity) -> tuple[int, int]:
 
 
 def entity_values(entities: Sequence[Entity]) -> dict[str, str]:
-    """Placeholder name → first value, body before attachments before the thread."""
+    """Placeholder name → first value, body before attachments before the thread.
+
+    A URL the customer gave names its host too: "the hostname" is never asked of a
+    customer who sent https://api.acme.io/v1/orders."""
     values: dict[str, str] = {}
     for ent in sorted(entities, key=_rank):
         values.setdefault(ent.label.lower(), ent.text.strip())
+    if "hostname" not in values and "url" in values:
+        host = urlsplit(values["url"]).hostname or ""
+        if "." in host:
+            values["hostname"] = host
     return values
 
 

@@ -54,6 +54,12 @@ _SECURITY_CUES = re.compile(
     r"\b(?:vulnerabilit\w+|cve-\d{4}-\d+|exploit\w*|leak(?:ed)?|exposed|compromis\w+|"
     r"hacked|breach|brute[- ]?force|suspicious (?:login|activity|sign-?in)|phishing|abuse|"
     r"malware|stolen|unauthori[sz]ed access|account takeover|"
+    r"failed log-?ins?|(?:responsible|coordinated) disclosure|disclosure date|idor|ssrf|xss|"
+    r"csrf|rce|sql injection|remote code execution|privilege escalation|"
+    r"someone (?:logged|signed) (?:in|into)|(?:didn't|did not|never) (?:log|sign)(?:ged)? in|"
+    r"unknown (?:location|device|ip)|unrecogni[sz]ed (?:login|sign-?in|device)|wasn't me|"
+    r"alguien (?:entr[óo]|inici[óo] sesi[óo]n)|jemand hat sich (?:eingeloggt|angemeldet)|"
+    r"quelqu'un s'est connect[ée]|algu[ée]m (?:entrou|acessou)|"
     r"vulnerabilidad|filtrad\w+|comprometid\w+|sicherheitsl[üu]cke|kompromittiert|"
     r"fuite|compromis|vuln[ée]rabilit[ée]|vazad\w+|comprometid\w+)\b",
     re.IGNORECASE,
@@ -102,6 +108,8 @@ class Reading:
 
 
 def _sentences(text: str) -> list[str]:
+    # Mail wraps lines at ~72 columns: a single newline continues the sentence.
+    text = re.sub(r"(?<=\S)[ \t]*\n(?=[ \t]*[^\s>*\-•\d])", " ", text)
     out = []
     for match in _SENTENCE.finditer(text):
         sentence = " ".join(match.group(0).split())
@@ -137,7 +145,13 @@ def read_mail(text: str, subject: str = "", *, intent: str = "") -> Reading:
     whole = f"{subject}\n{text}"
     asks = find_asks(text)
     security = _cues(_SECURITY_CUES, whole)
-    if intent == "security_report" or (security and intent in ("", "account_login")):
+    # One cue in a login mail, or two of them anywhere, make it a security report
+    # whatever the classifier said: a data request that mentions a breach is about it.
+    if (
+        intent == "security_report"
+        or (security and intent in ("", "account_login", "access_permissions"))
+        or len(security) >= 2
+    ):
         kind = "security"
     else:
         ask_text = " ".join(asks)

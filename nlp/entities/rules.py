@@ -93,6 +93,8 @@ _HOST_WORDS = (
     r"(?i:(?:connect(?:ing|ed|ion)?|ssh(?:ing)?|ping(?:ing)?|resolv(?:e|es|ing)|reach(?:ing)?)"
     r"\s{1,3}(?:to\s{1,3}|into\s{1,3})?(?:the\s{1,3})?(?:host|server|node|machine|vm)?\s{0,3}|"
     r"(?:host(?:name)?|server|node|machine|instance|vm|replica|primary|standby|serveur|"
+    r"database|balancer|endpoint|proxy|broker|datenbank|base de donn[ée]es|base de datos|"
+    r"cluster|cl[úu]ster|banco|distribution|"
     r"servidor|knoten|noeud|nœud|nodo|rechner)s?(?:\s{1,3}is)?\s{0,3}[:=|]?\s{0,3}\"?)"
 )
 _STATUS_WORDS = (
@@ -117,6 +119,13 @@ DEFAULT_ACCOUNT_ID_RULES: tuple[tuple[str, str], ...] = (
         "ACCOUNT_ID",
         r"(?<![./@-])\b(?:acct|org|prj|proj|cust|tenant|ws)[-_](?=[A-Za-z0-9-]{0,60}\d)"
         r"[A-Za-z0-9]{1,40}(?:-[A-Za-z0-9]{1,40}){0,4}(?![\w-]|\.\w)",
+    ),
+    # prj-shipfast-prod, org-acme-eu: a project or org slug of two or more words, after
+    # the word project/org or alone (a one-word "org-wide" is prose, not an id).
+    (
+        "ACCOUNT_ID",
+        r"(?<![./@-])\b(?:prj|proj|org|tenant|ws)-[a-z][a-z0-9]{1,30}(?:-[a-z0-9]{1,30}){1,4}"
+        r"(?![\w-]|\.\w)",
     ),
     # "account 12345678", "Account ID 4821-9932", "Kundennummer: 99812", "compte 4821-9932".
     (
@@ -161,6 +170,12 @@ RULES: tuple[tuple[str, str], ...] = (
         "TIMESTAMP",
         rf"\b(?:{_DAYS_LONG},\s+)?{_MONTHS_LONG}\s+\d{{1,2}},\s+\d{{4}}"
         r"(?:\s+(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AP]M\b)?)?",
+    ),
+    # A clock time with its zone ("at 14:02 UTC", "seit 09:15 Uhr"): when it happened.
+    (
+        "TIMESTAMP",
+        r"\b(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?\s?(?:UTC|GMT|CET|CEST|BST|PST|PDT|EST|EDT|"
+        r"Uhr|h\b|[AP]M\b)(?![\w:])",
     ),
     ("CVE", r"\b(?i:CVE)-\d{4}-\d{4,7}\b"),
     ("K8S_RESOURCE", rf"\b(?:{_K8S_KINDS})/[a-z0-9](?:[a-z0-9.-]{{0,251}}[a-z0-9])?(?![\w/])"),
@@ -241,6 +256,15 @@ RULES: tuple[tuple[str, str], ...] = (
         r"(?<![\w.@/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,16}"
         r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?![\w-]|\.\w)",
     ),
+    # db-reports-1, cache-1, k8s-mx-1, ingest-db-2: hyphenated, with a machine-like part
+    # and a digit after a hyphen (not k8s-native), never a version suffix (api-v2).
+    (
+        BARE_HOST,
+        r"(?<![\w.-])(?P<v>(?=[a-z0-9-]{0,60}\b(?:db|pg|mysql|redis|cache|web|api|app|lb|k8s|"
+        r"node|worker|srv|vm|edge|proxy|gw|mq|kafka|cdn)\b)(?=[a-z0-9-]{0,60}-[a-z]{0,20}\d)"
+        r"(?![a-z0-9-]{0,60}-v\d+(?![\w-]))"
+        r"[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,6})(?![\w/-]|\.\w)",
+    ),
     (
         BARE_HOST,
         rf"{_HOST_WORDS}(?=[A-Za-z0-9]{{0,62}}[\d-])(?P<v>[A-Za-z][A-Za-z0-9]{{0,62}}(?:-[A-Za-z0-9]{{1,62}}){{0,8}})"
@@ -255,7 +279,11 @@ GUARD_WORDS = (
     "received|throws|error|exit|exited|account|aws|tenant|east|west|north|south|central|uk|"
     "france|germany|sweden|switzerland|norway|poland|italy|spain|japan|korea|australia|india|"
     "brazil|canada|uae|qatar|israel|mexico|acct|konto|compte|cuenta|conta|customer|kunden|"
+    "prj|proj|org|ws|"
     "num|connect|ssh|ping|resolv|reach|host|server|node|machine|instance|vm|replica|primary|"
     "standby|serveur|servidor|knoten|noeud|nœud|nodo|rechner|fehler|erreur|errore|fout|"
+    "database|balancer|endpoint|proxy|broker|datenbank|base|cluster|cl[úu]ster|banco|"
+    "distribution|db|pg|mysql|redis|cache|web|api|app|lb|k8s|worker|srv|edge|gw|mq|kafka|"
+    "cdn|"
     "c[oó]digo|code|antwortet|statuscode|" + "|".join(COMPONENTS)
 )

@@ -20,7 +20,7 @@ TLDS = wordset(
     ru ua tr za sg hk tw il ae ar cl cy gr hu ro sk si lt lv ee lu is bg hr rs by kz vn
     th my id ph pk ng ke eg ma tn su tv fm gg je im li mc pro name mobi asia travel
     local internal lan corp intra intranet home localdomain svc cluster test example
-    invalid localhost arpa"""
+    invalid localhost arpa shop store network systems services digital solutions"""
 )
 
 # Common file extensions that also look like the last label of a host name.

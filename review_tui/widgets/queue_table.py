@@ -18,6 +18,7 @@ from storage.review import QueueRow
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("tag", "", 1),
+    ("flags", "", 5),  # "!" urgent, "S" security, the language when not English
     ("age", "Age", 6),
     ("sender", "Sender", 24),
     ("subject", "Subject", 32),
@@ -64,6 +65,18 @@ def intent_cell(row: QueueRow) -> Text:
     return safe_line(f"{row.intent or '?'}{conf}")
 
 
+def flags_cell(row: QueueRow) -> Text:
+    out = Text()
+    if "urgent" in row.flags:
+        out.append("!", style="bold red")
+    if "security" in row.flags:
+        out.append("S", style="bold magenta")
+    for flag in row.flags:
+        if flag not in ("urgent", "security"):
+            out.append(flag[:2], style="yellow")
+    return out
+
+
 class QueueTable(DataTable[Text]):
     """Rows are keyed by draft id so the cursor survives a refresh."""
 
@@ -95,6 +108,7 @@ class QueueTable(DataTable[Text]):
     def _cells(self, row: QueueRow, tagged: set[int], now: datetime, holder: str) -> list[Text]:
         return [
             Text("●", style="bold cyan") if row.draft_id in tagged else Text(" "),
+            flags_cell(row),
             Text(age(row.received_at, now)),
             safe_line(row.sender, limit=60),
             safe_line(row.subject, limit=120),

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from storage.db import BUSY_TIMEOUT_MS, make_engine
 from storage.models import Draft, Message, Ticket
+from storage.review.rows import ROW_COLUMNS, queue_row
 from storage.review.types import (
     MAX_TAGGED,
     PATTERN_FIELDS,
@@ -74,25 +75,6 @@ def _reader_begin(conn: Any) -> None:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-_ROW_COLUMNS: tuple[Any, ...] = (
-    col(Draft.id),
-    col(Draft.ticket_id),
-    col(Message.received_at),
-    col(Draft.to_addr),
-    col(Message.from_addr),
-    col(Message.subject),
-    col(Draft.subject),
-    col(Draft.intent),
-    col(Draft.confidence),
-    col(Ticket.signature),
-    col(Draft.state),
-    col(Draft.version),
-    col(Ticket.lease_holder),
-    col(Ticket.lease_expires_at),
-    col(Message.mailbox),
-)
 
 
 def _joined(stmt: Any) -> Any:
@@ -210,46 +192,10 @@ def page_queue(
     if not ids:
         return []
     rows = session.exec(
-        _joined(select(*_ROW_COLUMNS).select_from(Draft)).where(col(Draft.id).in_(ids))
+        _joined(select(*ROW_COLUMNS).select_from(Draft)).where(col(Draft.id).in_(ids))
     ).all()
-    by_id = {int(r[0]): _row(r) for r in rows}
+    by_id = {int(r[0]): queue_row(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
-
-
-def _row(r: Any) -> QueueRow:
-    (
-        did,
-        tid,
-        at,
-        to_addr,
-        from_addr,
-        subject,
-        reply_subject,
-        intent,
-        conf,
-        sig,
-        state,
-        version,
-        holder,
-        expires,
-        mailbox,
-    ) = r
-    return QueueRow(
-        draft_id=int(did),
-        ticket_id=int(tid),
-        received_at=at,
-        sender=to_addr or from_addr or "",
-        subject=subject or reply_subject or "",
-        reply_subject=reply_subject or "",
-        intent=intent,
-        confidence=conf,
-        signature=sig,
-        state=state,
-        version=version,
-        lease_holder=holder,
-        lease_expires_at=expires,
-        mailbox=mailbox,
-    )
 
 
 def count_queue(*, session: Session, flt: QueueFilter = QueueFilter()) -> int:

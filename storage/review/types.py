@@ -95,6 +95,8 @@ class QueueRow:
     lease_holder: str | None
     lease_expires_at: datetime | None
     mailbox: str | None
+    # From the draft's brief: "urgent", "security", and the language when not English.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

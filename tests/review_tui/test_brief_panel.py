@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from review_tui.widgets.brief import brief_text
+from review_tui.widgets.queue_table import QueueTable
 from storage.models import Draft
 from storage.seed import SeedResult
 from tests.review_tui.conftest import settle
@@ -57,3 +58,26 @@ async def test_ticket_screen_shows_the_brief_above_the_draft(
         shown = text_of(app, "#draft-brief")
         assert "escalate by hand" in shown and "missing: account_id" in shown
         assert "[bold]ya[/bold]" in shown
+
+
+async def test_queue_marks_urgent_security_and_foreign_language_tickets(
+    db: Engine, seeded: SeedResult, make_app: AppFactory
+) -> None:
+    draft_id = seeded.draft_ids[0]
+    with Session(db) as session:
+        row = session.get(Draft, draft_id)
+        assert row is not None
+        row.evidence = {
+            **(row.evidence or {}),
+            "brief": {**BRIEF, "urgent": True, "language": "es"},
+        }
+        session.add(row)
+        session.commit()
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(QueueTable)
+        marked = table.get_cell(str(draft_id), "flags").plain
+        assert marked == "!Ses"
+        other = table.get_cell(str(seeded.draft_ids[1]), "flags").plain
+        assert other == ""

@@ -65,6 +65,10 @@ def test_ingest_directory_and_mbox_then_process_status_export(
     ]
     for key in ("id", "ticket_id", "to", "subject", "received_at", "state", "shunt_reason"):
         assert key in first
+    # The co-pilot brief travels with the draft.
+    brief = first["draft"]["brief"]
+    assert brief["log"]["attachment"] == "nginx-error.log.gz" and brief["asks"]
+    assert first["draft"]["language"] == "en"
 
 
 def test_ingest_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

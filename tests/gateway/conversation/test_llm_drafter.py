@@ -7,18 +7,16 @@ asked. A fake clock drives the circuit breaker, so no test waits for it.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from gateway.config import DraftConfig
 from gateway.conversation.llm_drafter import LlmDrafter, LlmResult
+from tests.support.chat_server import Answer, ChatServer, chat, running_chat_server
 from tests.support.net import free_port
 
 MAIL = "Hi, our API calls to api.example.com return 429 since this morning. What is the limit?"
@@ -29,73 +27,10 @@ GROUNDED = (
 )
 
 
-@dataclass
-class Answer:
-    status: int = 200
-    body: bytes = b""
-    delay: float = 0.0
-
-
-def chat(content: str, model: str = "served-model") -> Answer:
-    data = {"model": model, "choices": [{"message": {"role": "assistant", "content": content}}]}
-    return Answer(body=json.dumps(data).encode())
-
-
-@dataclass
-class ChatServer:
-    """Scripted answers, one per request; the last one repeats."""
-
-    answers: list[Answer] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    port: int = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def next_answer(self, record: dict[str, Any]) -> Answer:
-        with self.lock:
-            self.requests.append(record)
-            return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-
-
-def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            record = {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)}
-            answer = state.next_answer(record)
-            if answer.delay:
-                state.stopping.wait(answer.delay)
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-            except OSError:
-                pass  # the client gave up waiting
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def server() -> Iterator[ChatServer]:
-    state = ChatServer(answers=[chat(GROUNDED)])
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield state
-    state.stopping.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with running_chat_server([chat(GROUNDED)]) as state:
+        yield state
 
 
 class Clock:

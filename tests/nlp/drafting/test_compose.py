@@ -212,8 +212,14 @@ def test_an_article_of_another_intent_or_a_close_runner_up_writes_no_body() -> N
     assert other.needs_triage and "no article tagged for billing" in other.brief["decision"]
     close = compose(analysis("grant a role", confidence=0.7), ctx(ACCESS, LOGIN, scores=(5.0, 6.4)))
     assert close.needs_triage and "does not clearly beat 'login'" in close.brief["decision"]
-    unsure = compose(analysis("grant a role", confidence=0.3), ctx(ACCESS))
+    unsure = compose(analysis("grant a role", confidence=0.2), ctx(ACCESS))
     assert unsure.needs_triage and "intent uncertain" in unsure.brief["decision"]
+    # Just below the threshold, a guess that retrieval agrees with may write...
+    agreed = compose(analysis("grant a role", confidence=0.4), ctx(ACCESS))
+    assert agreed.article_id == "roles" and "agrees with retrieval" in agreed.brief["decision"]
+    # ...but not when the top article answers another intent.
+    disagreed = compose(analysis("grant a role", confidence=0.4), ctx(LOGIN, ACCESS))
+    assert disagreed.needs_triage
     # The brief still carries what the rep needs first.
     assert unsure.brief["asks"] == [] and unsure.brief["passages"][0]["id"] == "roles"
 
@@ -250,3 +256,11 @@ def test_rationale_and_evidence_name_the_real_evidence() -> None:
     stored = evidence(analysis("x", entities=found), draft)
     assert stored["brief"]["article"] == "roles" and stored["language"] == "en"
     assert stored["entities"][0]["start"] == 3
+
+
+def test_a_url_given_answers_a_need_for_the_hostname() -> None:
+    from nlp.drafting.fill import entity_values
+
+    values = entity_values([Entity("URL", "https://api.acme.io/v1/orders?x=1", 0, 30)])
+    assert values["hostname"] == "api.acme.io"
+    assert "hostname" not in entity_values([Entity("URL", "http://localhost:8080/", 0, 22)])

@@ -45,7 +45,9 @@ def labels(text: str) -> list[tuple[str, str]]:
 
 def test_gmail_forward_keeps_body_and_subject_without_headers() -> None:
     assert forwarded_text(GMAIL) == "db-main-2 down\n\nconnecting to db-main-2 fails: ECONNREFUSED"
+    # The forwarded subject names the host as well as the body does.
     assert labels(forwarded_text(GMAIL)) == [
+        ("HOSTNAME", "db-main-2"),
         ("HOSTNAME", "db-main-2"),
         ("ERROR_CODE", "ECONNREFUSED"),
     ]
