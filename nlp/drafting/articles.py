@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,21 @@ def _translations(table: Any, english: str, where: str, *, placeholders: bool) -
     return texts
 
 
+def _tables(
+    meta: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The items of an array of tables (`[[key]]`), each with where it is, checked for
+    unknown keys."""
+    raw = meta.get(key, [])
+    if not isinstance(raw, list):
+        raise KbError(f"{where}: '{key}' must be an array of tables ([[{key}]])")
+    for n, item in enumerate(raw, 1):
+        at = f"{where}: {key} {n}"
+        if not isinstance(item, dict) or set(item) - set(allowed):
+            raise KbError(f"{at}: allowed keys are {', '.join(allowed)}")
+        yield at, item
+
+
 def _variants(meta: Mapping[str, Any], where: str) -> tuple[Variant, ...]:
     raw = meta.get("variants")
     legacy = meta.get("reply")
@@ -126,15 +141,8 @@ def _variants(meta: Mapping[str, Any], where: str) -> tuple[Variant, ...]:
             raise KbError(f"{where}: 'reply' must be a string")
         _check_placeholders(legacy, where)
         return (Variant("failure", {"en": legacy.strip("\n")}),) if legacy.strip() else ()
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise KbError(f"{where}: 'variants' must be an array of tables ([[variants]])")
     variants = []
-    for n, item in enumerate(raw, 1):
-        at = f"{where}: variant {n}"
-        if not isinstance(item, dict) or set(item) - {"kind", "reply", "translations"}:
-            raise KbError(f"{at}: allowed keys are kind, reply, translations")
+    for at, item in _tables(meta, "variants", ("kind", "reply", "translations"), where):
         kind = item.get("kind", "")
         if kind not in KINDS:
             raise KbError(f"{at}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -149,14 +157,8 @@ def _variants(meta: Mapping[str, Any], where: str) -> tuple[Variant, ...]:
 
 
 def _log_patterns(meta: Mapping[str, Any], where: str) -> tuple[LogPattern, ...]:
-    raw = meta.get("log_patterns", [])
-    if not isinstance(raw, list):
-        raise KbError(f"{where}: 'log_patterns' must be an array of tables ([[log_patterns]])")
     patterns = []
-    for n, item in enumerate(raw, 1):
-        at = f"{where}: log pattern {n}"
-        if not isinstance(item, dict) or set(item) - {"match", "means", "translations"}:
-            raise KbError(f"{at}: allowed keys are match, means, translations")
+    for at, item in _tables(meta, "log_patterns", ("match", "means", "translations"), where):
         match, means = item.get("match"), item.get("means")
         if not isinstance(match, str) or not match or not isinstance(means, str):
             raise KbError(f"{at}: 'match' (a regex) and 'means' (text) are required")
