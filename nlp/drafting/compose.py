@@ -205,7 +205,9 @@ def _write(
             source = f"{passage.path}, “{passage.title}”"
             parts.append(f"{phrase(lang, 'docs_intro', source=source)}\n\n> "
                          f"{first_sentences(passage.body)}")  # fmt: skip
-    parts.append(_missing(lang, [f for f in choice.article.needs if not values.get(f)]))
+    if choice.variant.kind != "howto":
+        # A how-to answer holds for everyone; the facts are needed to act on a case.
+        parts.append(_missing(lang, [f for f in choice.article.needs if not values.get(f)]))
     parts.append(phrase(lang, "closing"))
     return "\n\n".join(p for p in parts if p.strip()), unfilled
 

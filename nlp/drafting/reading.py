@@ -35,7 +35,8 @@ _REQUEST_CUES = re.compile(
     re.IGNORECASE,
 )
 _HOWTO_CUES = re.compile(
-    r"\b(?:how (?:do|can|should|to)|what is the (?:best|right) way|is there a way|where can i|"
+    r"\b(?:how (?:do|can|should|to|far|long|many|much|often)|what is the (?:best|right) way|"
+    r"is there a way|where can i|"
     r"c[óo]mo (?:puedo|se|podemos)|wie (?:kann|k[öo]nnen)|gibt es eine m[öo]glichkeit|"
     r"comment (?:puis-je|peut-on|faire)|como (?:posso|fa[çc]o|podemos))\b",
     re.IGNORECASE,

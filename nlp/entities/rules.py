@@ -94,7 +94,7 @@ _HOST_WORDS = (
     r"\s{1,3}(?:to\s{1,3}|into\s{1,3})?(?:the\s{1,3})?(?:host|server|node|machine|vm)?\s{0,3}|"
     r"(?:host(?:name)?|server|node|machine|instance|vm|replica|primary|standby|serveur|"
     r"database|balancer|endpoint|proxy|broker|datenbank|base de donn[ée]es|base de datos|"
-    r"cluster|cl[úu]ster|banco|distribution|"
+    r"cluster|cl[úu]ster|banco|distribution|postgres(?:ql)?|mysql|mariadb|redis|mongodb|"
     r"servidor|knoten|noeud|nœud|nodo|rechner)s?(?:\s{1,3}is)?\s{0,3}[:=|]?\s{0,3}\"?)"
 )
 _STATUS_WORDS = (
