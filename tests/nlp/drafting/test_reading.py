@@ -45,4 +45,7 @@ def test_flags_name_the_words_that_raised_them() -> None:
 
 
 def test_a_gdpr_request_is_flagged_as_legal() -> None:
-    assert read_mail("Please delete all our data under GDPR.").legal == ("delete all our data", "gdpr")
+    assert read_mail("Please delete all our data under GDPR.").legal == (
+        "delete all our data",
+        "gdpr",
+    )
