@@ -264,3 +264,15 @@ def test_a_url_given_answers_a_need_for_the_hostname() -> None:
     values = entity_values([Entity("URL", "https://api.acme.io/v1/orders?x=1", 0, 30)])
     assert values["hostname"] == "api.acme.io"
     assert "hostname" not in entity_values([Entity("URL", "http://localhost:8080/", 0, 22)])
+
+
+def test_a_how_to_question_is_answered_without_asking_for_case_facts() -> None:
+    howto = parse_article(
+        '+++\ntitle = "Restores"\nintents = ["data_request"]\nneeds = ["hostname"]\n'
+        '[[variants]]\nkind = "howto"\nreply = "Restores create a new instance."\n+++\nBody.',
+        article_id="restores",
+    )
+    mail = "How far back can we restore, and only into a new instance?"
+    draft = compose(analysis(mail, intent="data_request"), ctx(howto))
+    assert draft.brief["kind"] == "howto" and "Restores create a new instance." in draft.body
+    assert "could you send us" not in draft.body

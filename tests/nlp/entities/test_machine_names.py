@@ -20,6 +20,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("no podemos conectar al clúster k8s-mx-1", ("HOSTNAME", "k8s-mx-1")),
         ("as consultas no banco pg-frete-prod estão lentas", ("HOSTNAME", "pg-frete-prod")),
         ("The database is db-main-2 (managed)", ("HOSTNAME", "db-main-2")),
+        ("our managed Postgres dt-pg-main, and", ("HOSTNAME", "dt-pg-main")),
         ("behind the Load Balancer lb-web-1", ("HOSTNAME", "lb-web-1")),
         ("point shop.fernandfig.shop at the CDN", ("HOSTNAME", "shop.fernandfig.shop")),
         ("Project prj-shipfast-prod, region us-east-2", ("ACCOUNT_ID", "prj-shipfast-prod")),
