@@ -283,7 +283,6 @@ GUARD_WORDS = (
     "num|connect|ssh|ping|resolv|reach|host|server|node|machine|instance|vm|replica|primary|"
     "standby|serveur|servidor|knoten|noeud|nœud|nodo|rechner|fehler|erreur|errore|fout|"
     "database|balancer|endpoint|proxy|broker|datenbank|base|cluster|cl[úu]ster|banco|"
-    "distribution|db|pg|mysql|redis|cache|web|api|app|lb|k8s|worker|srv|edge|gw|mq|kafka|"
-    "cdn|"
+    "distribution|postgres|mysql|mariadb|redis|mongodb|"
     "c[oó]digo|code|antwortet|statuscode|" + "|".join(COMPONENTS)
 )
