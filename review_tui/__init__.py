@@ -8,6 +8,7 @@ so that importing this package stays cheap for the CLI.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from review_tui.settings import Redrafter
 
@@ -24,9 +25,15 @@ def run(
     from_address: str = "support@example.com",
     intents: Sequence[str] | None = None,
     redraft: Redrafter | None = None,
+    prefs_path: Path | None = None,
 ) -> None:
-    """Open the review app on `database_url` as rep `actor` until they quit."""
+    """Open the review app on `database_url` as rep `actor` until they quit.
+
+    The rep's sort, filter and last visit are remembered in `prefs_path` (by default
+    under `$XDG_STATE_HOME/supportgate/`).
+    """
     from review_tui.app import ReviewApp
+    from review_tui.prefs import default_prefs_path
     from review_tui.settings import INTENTS, ReviewSettings
     from storage.db import init_db, make_engine
 
@@ -45,6 +52,7 @@ def run(
         from_address=from_address,
         intents=tuple(intents) if intents else INTENTS,
         redraft=redraft,
+        prefs_path=prefs_path or default_prefs_path(),
     )
     engine = make_engine(database_url)
     init_db(engine)

@@ -24,6 +24,15 @@ _PATTERN_ALIASES = {
 _STATES = (*QUEUE_STATES,)
 
 
+# Suppressed mail (auto-replies, bounces, loops) has no draft, so no queue row: the
+# filter `state:suppressed` on its own opens the problems view on it, with the reasons.
+SUPPRESSED = "suppressed"
+
+
+def wants_suppressed(text: str) -> bool:
+    return text.split() == [f"state:{SUPPRESSED}"]
+
+
 def parse_filter(text: str, base: QueueFilter) -> QueueFilter:
     """Apply `key:value` terms to `base`; an empty text clears to the default states."""
     terms = text.split()
@@ -51,6 +60,10 @@ def _apply(flt: QueueFilter, key: str, value: str) -> QueueFilter:
         bad = [s for s in states if s not in _STATES]
         if "shunted" in bad:
             raise ValueError("shunted mail has no draft yet: press s to see shunted and failed")
+        if SUPPRESSED in bad:
+            raise ValueError(
+                "suppressed mail has no draft: write state:suppressed alone, or press s"
+            )
         if bad:
             raise ValueError(f"unknown state {bad[0]!r} (choose from {', '.join(_STATES)})")
         return replace(flt, states=states)

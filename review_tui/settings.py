@@ -3,7 +3,9 @@
 The app never reads the gateway's config: the CLI (or the demo) passes plain values, so
 the UI and the gateway share nothing but the database. The clock is injectable so ages
 on screen are deterministic in snapshots without freezing time for the event loop; it
-drives displayed ages only, while leases always run on real time (other reps do).
+drives displayed ages and the "new" marks only, while leases always run on real time
+(other reps do). `prefs_path` is where the queue remembers each rep's sort, filter and
+last visit (see `review_tui.prefs`); None remembers nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from storage.models import utcnow
 
@@ -47,6 +50,7 @@ class ReviewSettings:
     intents: tuple[str, ...] = INTENTS
     clock: Callable[[], datetime] = field(default=utcnow)
     redraft: Redrafter | None = None
+    prefs_path: Path | None = None
 
     @property
     def is_ops(self) -> bool:

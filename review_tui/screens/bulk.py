@@ -36,6 +36,9 @@ def candidate_text(c: rv.BulkCandidate) -> Text:
     out.append(f"{mark} ", style=style)
     out.append_text(safe_line(f"#{c.ticket_id} {c.to_addr} · {c.subject}", style="bold", limit=160))
     out.append("\n")
+    if c.via_reply_to:
+        out.append_text(safe_line(f"    to the Reply-To address; the sender was {c.from_addr}"))
+        out.append("\n")
     for problem in c.problems:
         out.append_text(safe_line(f"    {problem}", style="red"))
         out.append("\n")
@@ -47,6 +50,7 @@ def candidate_text(c: rv.BulkCandidate) -> Text:
 
 
 class BulkReviewScreen(Screen[list[int] | None]):
+    HELP_TITLE = "Keys — releasing tagged replies"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="bulk.cancel"),
     ]

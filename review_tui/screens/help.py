@@ -1,4 +1,7 @@
-"""`?`: every key of the screen underneath, from its bindings, so help never drifts."""
+"""`?`: every key of the screen underneath, from its bindings, so help never drifts.
+
+The title names the screen as a rep knows it (its `HELP_TITLE`), never a class name.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ class HelpScreen(ModalScreen[None]):
                 keys = binding.key_display or binding.key
                 table.add_row(Text(keys), Text(binding.description))
         with VerticalScroll(id="help-box"):
-            yield Static(Text(f"Keys — {type(self.under).__name__}", style="bold"))
+            title = getattr(self.under, "HELP_TITLE", "Keys")
+            yield Static(Text(str(title), style="bold"), id="help-title")
             yield Static(table)
             yield Static(
                 Text("ctrl+p opens the command palette with the same actions.", style="dim")

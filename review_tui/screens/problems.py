@@ -1,9 +1,10 @@
-"""Shunted mail and failed sends, with their reasons, and a retry for each.
+"""Shunted and suppressed mail and failed sends, with their reasons, and a retry for each.
 
-Nothing is ever dropped: a message the pipeline could not handle, or a reply the relay
+Nothing is ever dropped: a message the pipeline could not handle, mail held back as an
+auto-reply, bounce or loop (with the reason it was taken for one), or a reply the relay
 refused, waits here until a rep re-queues it (analysis runs again, or the sender tries
-again). An `uncertain` send may already have reached the customer, so its retry asks
-for a confirmation that says so.
+again). `f` shows only the suppressed mail, or everything again. An `uncertain` send
+may already have reached the customer, so its retry asks for a confirmation that says so.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ if TYPE_CHECKING:
     from review_tui.app import ReviewApp
 
 
+KIND_STYLES = {"shunted": "yellow", "suppressed": "cyan"}
+
+
 class ProblemsScreen(Screen[None]):
+    HELP_TITLE = "Keys — shunted, suppressed and failed"
     BINDINGS = [
         Binding("j", "cursor('down')", "Down", show=False, id="problems.down"),
         Binding("k", "cursor('up')", "Up", show=False, id="problems.up"),
         Binding("r", "retry", "Retry", id="problems.retry"),
+        Binding("f", "only_suppressed", "Suppressed only/all", id="problems.suppressed"),
         Binding("q,escape", "back", "Back", id="problems.back"),
     ]
 
@@ -46,8 +52,9 @@ class ProblemsScreen(Screen[None]):
             super().__init__()
             self.text = text
 
-    def __init__(self) -> None:
+    def __init__(self, *, only: str | None = None) -> None:
         super().__init__()
+        self.only = only  # a kind ("suppressed") to show alone, or None for all
         self.problem_rows: list[rv.ProblemRow] = []
         self.requested = 0  # only the newest load fills the table (see QueueScreen)
 
@@ -57,7 +64,7 @@ class ProblemsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(Text("Shunted messages and failed sends (r retries)", style="bold"))
+        yield Static("", id="problems-title")
         yield DataTable(id="problems", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -71,6 +78,20 @@ class ProblemsScreen(Screen[None]):
             ("reason", "Reason", 60),
         ):
             table.add_column(Text(label), key=key, width=width)
+        self._title()
+        self.reload()
+
+    def _title(self) -> None:
+        what = (
+            "Suppressed mail: auto-replies, bounces and loops (r analyses one again)"
+            if self.only == "suppressed"
+            else "Shunted and suppressed messages and failed sends (r retries)"
+        )
+        self.query_one("#problems-title", Static).update(Text(what, style="bold"))
+
+    def action_only_suppressed(self) -> None:
+        self.only = None if self.only == "suppressed" else "suppressed"
+        self._title()
         self.reload()
 
     def reload(self) -> None:
@@ -86,12 +107,13 @@ class ProblemsScreen(Screen[None]):
     def on_problems_screen_loaded(self, event: Loaded) -> None:
         if event.request != self.requested:
             return
-        self.problem_rows = event.rows
+        rows = [r for r in event.rows if self.only is None or r.kind == self.only]
+        self.problem_rows = rows
         table = self.query_one(DataTable)
         table.clear()
-        for row in event.rows:
+        for row in rows:
             table.add_row(
-                Text(row.kind, style="red" if row.kind != "shunted" else "yellow"),
+                Text(row.kind, style=KIND_STYLES.get(row.kind, "red")),
                 Text(row.at.strftime("%Y-%m-%d %H:%M")),
                 safe_line(row.who, limit=60),
                 safe_line(row.subject, limit=80),
@@ -113,8 +135,10 @@ class ProblemsScreen(Screen[None]):
         row = self.current()
         if row is None:
             return
-        if row.kind == "shunted":
+        if row.kind in ("shunted", "suppressed"):
             lines = [safe_line(f"Analyse message {row.id} again: {row.subject}")]
+            if row.kind == "suppressed":
+                lines.append(safe_line(f"It was held back as: {row.reason}", style="bold"))
         else:
             lines = [safe_line(f"Send to {row.who} again: {row.subject}")]
             if row.kind == "uncertain":
@@ -128,9 +152,9 @@ class ProblemsScreen(Screen[None]):
     @work(thread=True, group="problems-write")
     def retry(self, row: rv.ProblemRow) -> None:
         engine, actor = self.review.engine, self.review.settings.actor
-        if row.kind == "shunted":
+        if row.kind in ("shunted", "suppressed"):
             n = rv.requeue_shunted(engine=engine, message_ids=[row.id], actor=actor)
-            text = f"message {row.id} re-queued" if n else f"message {row.id} was not shunted"
+            text = f"message {row.id} re-queued" if n else f"message {row.id} had already moved on"
         else:
             n = rv.retry_outbox(engine=engine, outbox_ids=[row.id], actor=actor)
             text = f"send {row.id} queued again" if n else f"send {row.id} had already moved on"

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rich.text import Text
 from sqlmodel import Session
 from textual import work
 from textual.binding import Binding
 
-from review_tui.query import describe_filter, parse_filter, parse_pattern
-from review_tui.screens.dialogs import PromptScreen
+from review_tui.query import (
+    SUPPRESSED,
+    describe_filter,
+    parse_filter,
+    parse_pattern,
+    wants_suppressed,
+)
+from review_tui.screens.dialogs import ConfirmScreen, PromptScreen
 from review_tui.screens.queue_acts import QueueActs
 from review_tui.screens.queue_paging import QueuePaging
 from review_tui.widgets.queue_table import QueueTable
@@ -29,26 +36,30 @@ __all__ = ["QueueScreen"]
 
 
 class QueueScreen(QueueActs):
+    HELP_TITLE = "Keys — the queue"
+    # Footer order is importance order: a narrow terminal cuts the footer from the right.
     BINDINGS = [
         Binding("j", "cursor('down')", "Down", show=False, id="queue.down"),
         Binding("k", "cursor('up')", "Up", show=False, id="queue.up"),
-        Binding("enter", "open", "Open", id="queue.open"),
+        # priority: the table's own enter binding would otherwise hide it from the footer
+        Binding("enter", "open", "Open", priority=True, key_display="enter", id="queue.open"),
         Binding("e", "edit", "Edit", id="queue.edit"),
         Binding("i", "intent", "Intent", id="queue.intent"),
         Binding("r", "release_one", "Release", id="queue.release"),
         Binding("d", "discard", "Discard", id="queue.discard"),
         Binding("t", "tag", "Tag", id="queue.tag"),
-        Binding("T", "tag_pattern", "Tag pattern", id="queue.tag_pattern"),
+        Binding("u", "untag_all", "Clear tags", id="queue.untag"),
         Binding("R", "release_tagged", "Release tagged", id="queue.release_tagged"),
-        Binding("slash", "search", "Search", key_display="/", id="queue.search"),
         Binding("f", "filter", "Filter", id="queue.filter"),
+        Binding("q", "quit", "Quit", id="queue.quit"),
+        Binding("N", "newest", "Newest first", id="queue.newest"),
         Binding("s", "problems", "Shunted/failed", id="queue.problems"),
+        Binding("T", "tag_pattern", "Tag pattern", show=False, id="queue.tag_pattern"),
+        Binding("slash", "search", "Search", show=False, key_display="/", id="queue.search"),
         Binding("n", "page(1)", "Next page", show=False, id="queue.next"),
         Binding("p", "page(-1)", "Prev page", show=False, id="queue.prev"),
         Binding("o", "sort", "Sort", show=False, id="queue.sort"),
         Binding("O", "reverse", "Reverse sort", show=False, id="queue.reverse"),
-        Binding("u", "untag_all", "Clear tags", show=False, id="queue.untag"),
-        Binding("q", "quit", "Quit", id="queue.quit"),
     ]
 
     # ------------------------------------------------------------ prompts
@@ -67,25 +78,44 @@ class QueueScreen(QueueActs):
     def action_filter(self) -> None:
         hint = (
             "state:drafted,needs_triage,stale,failed intent:billing conf:0.5-0.9 "
-            "mailbox:support — empty resets"
+            "mailbox:support — empty resets; state:suppressed shows held-back mail"
         )
         self.app.push_screen(
             PromptScreen(
                 "Filter",
                 hint,
-                lambda text: parse_filter(text, self.flt),
+                self._parse_filter,
                 value=describe_filter(self.flt),
             ),
-            lambda flt: None if flt is None else self._set_filter(flt),
+            self._filter_chosen,
         )
 
-    def action_problems(self) -> None:
+    def _parse_filter(self, text: str) -> rv.QueueFilter | str:
+        return SUPPRESSED if wants_suppressed(text) else parse_filter(text, self.flt)
+
+    def _filter_chosen(self, flt: rv.QueueFilter | str | None) -> None:
+        if isinstance(flt, rv.QueueFilter):
+            self._set_filter(flt)
+        elif flt == SUPPRESSED:
+            self.action_problems(only=SUPPRESSED)
+
+    def action_problems(self, only: str | None = None) -> None:
         from review_tui.screens.problems import ProblemsScreen
 
-        self.app.push_screen(ProblemsScreen())
+        self.app.push_screen(ProblemsScreen(only=only))
 
     def action_quit(self) -> None:
-        self.app.exit()
+        if not self.tagged:
+            self.app.exit()
+            return
+        n = len(self.tagged)
+        self.app.push_screen(
+            ConfirmScreen(
+                "Quit?",
+                [Text(f"{n:,} tagged {'draft' if n == 1 else 'drafts'} will be forgotten.")],
+            ),
+            lambda yes: self.app.exit() if yes else None,
+        )
 
     # ------------------------------------------------------------ tags
 

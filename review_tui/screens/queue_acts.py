@@ -2,20 +2,27 @@
 
 Each write asks first where it cannot be undone (release, discard), then runs in a
 thread worker and reports through `Done`, which says what happened and reloads the
-page. Releasing the tagged drafts opens the bulk review screen instead.
+page. A release is checked before it is offered: a worker reads the draft as it is now,
+and a draft that cannot go out (unfilled placeholders, stale, ...) is refused with the
+reason; otherwise the confirmation shows the real recipient, subject and the body's
+first lines. Releasing the tagged drafts opens the bulk review screen instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
+from sqlmodel import Session
 from textual import on, work
+from textual.message import Message
 from textual.widgets import DataTable
 
 from review_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
 from review_tui.screens.queue_paging import QueuePaging
+from review_tui.widgets.release_preview import release_lines
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
 
@@ -24,6 +31,14 @@ __all__ = ["QueueActs"]
 
 class QueueActs(QueuePaging):
     """Opening, relabelling, releasing and discarding drafts from the queue."""
+
+    class Previewed(Message, namespace="queue_screen"):
+        """A draft read for its release confirmation, with why it cannot go, if so."""
+
+        def __init__(self, preview: rv.BulkCandidate, row: rv.QueueRow) -> None:
+            super().__init__()
+            self.preview = preview
+            self.row = row
 
     @on(DataTable.RowSelected)
     def row_selected(self, event: DataTable.RowSelected) -> None:
@@ -36,6 +51,7 @@ class QueueActs(QueuePaging):
             return
         from review_tui.screens.ticket import TicketScreen
 
+        self.opened.add(row.draft_id)
         self.app.push_screen(TicketScreen(row.draft_id, edit=edit))
 
     def action_edit(self) -> None:
@@ -71,12 +87,28 @@ class QueueActs(QueuePaging):
 
     def action_release_one(self) -> None:
         row = self.current()
-        if row is None:
+        if row is not None:
+            self.preview(row)
+
+    @work(thread=True, exclusive=True, group="queue-preview")
+    def preview(self, row: rv.QueueRow) -> None:
+        try:
+            with Session(self.review.reader) as session:
+                found = rv.release_preview(session=session, draft_id=row.draft_id)
+        except Exception as exc:
+            self.post_message(self.Done(f"cannot release: {exc}", error=True))
             return
-        lines = [
-            safe_line(f"To:      {row.sender}"),
-            safe_line(f"Subject: {rv.subject_with_token(row.reply_subject, row.ticket_id)}"),
-        ]
+        self.post_message(self.Previewed(found, row))
+
+    def on_queue_screen_previewed(self, event: Previewed) -> None:
+        found = event.preview
+        if found.problems:
+            self.review.say(
+                f"cannot release #{found.ticket_id}: {'; '.join(found.problems)}", error=True
+            )
+            return
+        row = replace(event.row, version=found.version)
+        lines = release_lines(found.to_addr, found.from_addr, found.subject, found.body)
         self.app.push_screen(
             ConfirmScreen("Release this reply?", lines),
             lambda yes: self._confirmed(yes, self.release_one, row),

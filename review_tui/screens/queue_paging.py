@@ -4,13 +4,16 @@
 the tagged ids), lays out the table and its status lines, and loads pages in a thread
 worker that posts the result back, so a slow query never freezes the keyboard. Loads
 are numbered and only the newest may fill the table; a timer re-reads the page so new
-mail and other reps' changes appear without a restart. The acts a rep starts from the
+mail and other reps' changes appear without a restart. Rows that arrived since the rep
+last loaded the queue are marked "new" (until opened), and the sort and filter are
+remembered for the rep across runs (`review_tui.prefs`). The acts a rep starts from the
 queue build on this class in their own modules.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -21,6 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from review_tui.prefs import QueuePrefs, load_prefs, save_prefs
 from review_tui.query import describe_filter
 from review_tui.widgets.queue_table import SORT_LABELS, QueueTable
 from review_tui.widgets.safe_text import safe_line
@@ -43,13 +47,13 @@ class QueuePaging(Screen[None]):
             self,
             rows: list[rv.QueueRow],
             total: int,
-            problems: int,
+            problems: tuple[int, int],
             request: int,
         ) -> None:
             super().__init__()
             self.rows = rows
             self.total = total
-            self.problems = problems
+            self.problems, self.suppressed = problems
             self.request = request
 
     class Tagged(Message, namespace="queue_screen"):
@@ -74,7 +78,10 @@ class QueuePaging(Screen[None]):
         self.rows: list[rv.QueueRow] = []
         self.total = 0
         self.problems = 0
+        self.suppressed = 0
         self.tagged: set[int] = set()
+        self.opened: set[int] = set()  # drafts opened this run lose their "new" mark
+        self.new_since: datetime | None = None
         self.loaded = False
         # Every load is numbered; only the newest may fill the table. A thread worker
         # that was superseded still finishes, and its older page must not win.
@@ -89,9 +96,12 @@ class QueuePaging(Screen[None]):
         yield Static("", id="queue-filter", markup=False)
         yield QueueTable(id="queue")
         yield Static("", id="queue-status", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        settings = self.review.settings
+        prefs = load_prefs(settings.prefs_path, settings.actor)
+        self.flt, self.new_since = prefs.flt, prefs.last_seen
         self.reload()
         seconds = self.review.settings.refresh_seconds
         if seconds > 0:
@@ -118,7 +128,10 @@ class QueuePaging(Screen[None]):
             with Session(self.review.reader) as session:
                 rows = rv.page_queue(session=session, flt=flt, offset=offset, limit=size)
                 total = rv.count_queue(session=session, flt=flt)
-                problems = rv.count_problems(session=session)
+                problems = (
+                    rv.count_problems(session=session),
+                    rv.count_suppressed(session=session),
+                )
         except Exception as exc:  # shown to the rep; the screen keeps its last page
             # No reload from here: an unreachable database would make that a tight
             # loop. The timer (or the rep's next action) tries again.
@@ -131,13 +144,35 @@ class QueuePaging(Screen[None]):
     def on_queue_screen_page_loaded(self, event: PageLoaded) -> None:
         if event.request != self.requested:
             return  # an older request finished after a newer one was made
+        if not self.loaded:
+            now = self.review.settings.clock()
+            self.new_since = self.new_since or now  # first visit ever: only later mail is new
+            self._remember(last_seen=now)
         self.loaded = True
-        self.rows, self.total, self.problems = event.rows, event.total, event.problems
+        self.rows, self.total = event.rows, event.total
+        self.problems, self.suppressed = event.problems, event.suppressed
         table = self.query_one(QueueTable)
         table.show(
-            self.rows, tagged=self.tagged, now=self.review.settings.clock(), holder_of=self._holder
+            self.rows,
+            tagged=self.tagged,
+            now=self.review.settings.clock(),
+            holder_of=self._holder,
+            is_new=self.is_new,
         )
         self._update_status()
+
+    def is_new(self, row: rv.QueueRow) -> bool:
+        """Arrived since the rep last loaded the queue, and not opened since."""
+        since = self.new_since
+        return since is not None and row.received_at > since and row.draft_id not in self.opened
+
+    def _remember(self, *, last_seen: datetime | None = None) -> None:
+        """Save the sort and filter (and the visit time) for the rep's next run."""
+        settings = self.review.settings
+        if settings.prefs_path is None:
+            return
+        seen = last_seen or load_prefs(settings.prefs_path, settings.actor).last_seen
+        save_prefs(settings.prefs_path, settings.actor, QueuePrefs(flt=self.flt, last_seen=seen))
 
     def _holder(self, row: rv.QueueRow) -> str:
         now = utcnow()  # leases run on real time; the clock only drives displayed ages
@@ -148,15 +183,20 @@ class QueuePaging(Screen[None]):
     def _update_status(self) -> None:
         shown = len(self.rows)
         first = self.page_offset + 1 if shown else 0
-        sort = f"sort {self.flt.sort}{' ↓' if self.flt.descending else ''}"
+        sort = f"sort {self.sort_label()}"
         parts = [
             f"showing {shown:,} of {self.total:,}",
             f"rows {first:,}–{self.page_offset + shown:,}",
             sort,
             f"{len(self.tagged):,} tagged",
         ]
+        fresh = sum(1 for r in self.rows if self.is_new(r))
+        if fresh:
+            parts.append(f"{fresh:,} new")
         if self.problems:
             parts.append(f"{self.problems:,} shunted/failed (s)")
+        if self.suppressed:
+            parts.append(f"{self.suppressed:,} suppressed (s)")
         self.query_one("#queue-status", Static).update(Text(" · ".join(parts)))
         search = f"  search: {self.flt.search}" if self.flt.search else ""
         self.query_one("#queue-filter", Static).update(
@@ -191,13 +231,25 @@ class QueuePaging(Screen[None]):
         keys = list(rv.SORT_KEYS)
         nxt = keys[(keys.index(self.flt.sort) + 1) % len(keys)]
         self._set_filter(replace(self.flt, sort=nxt))
-        self.review.say(f"sorted by {SORT_LABELS[nxt]}")
+        self.review.say(f"sorted {self.sort_label()}")
 
     def action_reverse(self) -> None:
         self._set_filter(replace(self.flt, descending=not self.flt.descending))
+
+    def action_newest(self) -> None:
+        """Newest first; pressed again (already newest first), oldest first."""
+        newest = self.flt.sort == "age" and self.flt.descending
+        self._set_filter(replace(self.flt, sort="age", descending=not newest))
+        self.review.say(f"sorted {self.sort_label()}")
+
+    def sort_label(self) -> str:
+        if self.flt.sort == "age":
+            return "newest first" if self.flt.descending else "oldest first"
+        return f"by {SORT_LABELS[self.flt.sort]}{' ↓' if self.flt.descending else ''}"
 
     def _set_filter(self, flt: rv.QueueFilter) -> None:
         self.flt = flt
         self.page_offset = 0
         self._update_status()
+        self._remember()
         self.reload()

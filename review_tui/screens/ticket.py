@@ -27,6 +27,7 @@ __all__ = ["TicketScreen"]
 
 
 class TicketScreen(TicketEditing):
+    HELP_TITLE = "Keys — a ticket"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True, id="ticket.save"),
         Binding("escape", "leave_editor", "Stop editing", id="ticket.leave_editor"),
@@ -47,6 +48,18 @@ class TicketScreen(TicketEditing):
     Finished = events.Finished
     Changed = events.Changed
     Failed = events.Failed
+
+    # While editing, keys type into the draft: only saving and stopping act (and show).
+    READING_ACTIONS = frozenset(
+        {"edit", "intent", "article", "release", "discard", "take_over", "back"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save":
+            return self.editing or self.is_dirty()
+        if action == "leave_editor":
+            return self.editing
+        return not (self.editing and action in self.READING_ACTIONS)
 
     def on_mount(self) -> None:
         self.load()

@@ -1,7 +1,11 @@
 """The ticket screen's work on the draft itself: edit, save, relabel, re-draft.
 
-Saving is a compare-and-set on the draft version: if another rep saved first the rep
-sees both texts and chooses (`ConflictScreen`). Relabelling records a correction for
+The screen is either reading (keys act on the ticket) or editing (keys type into the
+draft; only ctrl+s and escape act), and the draft's header always says which. `e`
+starts editing at the top of the draft; saving or escape go back to reading, so the
+next `r`, `i` or `q` acts instead of typing. Saving is a compare-and-set on the draft
+version: if another rep saved first the rep sees both texts and chooses
+(`ConflictScreen`). Relabelling records a correction for
 retraining; re-drafting asks the configured drafter for a body from a KB article.
 """
 
@@ -29,18 +33,28 @@ class TicketEditing(TicketWrites):
             return
         editor = self.query_one("#draft", TextArea)
         editor.read_only = False
-        editor.move_cursor(editor.document.end)
+        editor.move_cursor((0, 0))
+        editor.scroll_home(animate=False)
         editor.focus()
+        self._set_editing(True)
 
     def action_leave_editor(self) -> None:
         editor = self.query_one("#draft", TextArea)
         editor.read_only = True
         self.query_one("#conversation").focus()
+        self._set_editing(False)
+
+    def _set_editing(self, editing: bool) -> None:
+        self.editing = editing
+        self.set_class(editing, "editing")
+        self._render_draft_head()
+        self.refresh_bindings()
 
     def action_save(self) -> None:
         if self.view is None:
             return
         body = self.query_one("#draft", TextArea).text
+        self.action_leave_editor()
         self.save(body, self.version)
 
     @work(thread=True, exclusive=True, group="ticket-save")

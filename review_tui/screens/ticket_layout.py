@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -18,6 +19,7 @@ from textual.widgets import Footer, Header, Static, TextArea
 
 from review_tui.widgets import evidence as ev
 from review_tui.widgets.brief import brief_text
+from review_tui.widgets.release_preview import differs
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
 
@@ -25,6 +27,29 @@ if TYPE_CHECKING:
     from review_tui.app import ReviewApp
 
 __all__ = ["TicketLayout"]
+
+
+def ticket_head(view: rv.TicketView) -> Text:
+    """Two lines, each cut at the edge: the ticket, its label and state, then the subject
+    (cut first); who wrote, and where the reply goes when that is somewhere else."""
+    draft, ticket = view.draft, view.ticket
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append_text(
+        safe_line(
+            f"Ticket #{ticket.id} · {ev.label_text(view)} · {draft.state} · "
+            f"bucket {ticket.signature or '-'} · {ticket.subject}",
+            style="bold",
+            limit=400,
+        )
+    )
+    sender = view.message.from_addr or ticket.customer_addr or ""
+    out.append("\n")
+    out.append_text(safe_line(f"From {ticket.customer_name or ''} <{sender}>", limit=200))
+    if differs(draft.to_addr, sender):
+        out.append_text(
+            safe_line(f" · Reply-To {draft.to_addr} — the draft goes there", style="bold yellow")
+        )
+    return out
 
 
 class TicketLayout(Screen[None]):
@@ -38,7 +63,7 @@ class TicketLayout(Screen[None]):
         self.lease: rv.Lease | None = None
         self.version = 0
         self.saved_body = ""
-        self.warned_unsaved = False
+        self.editing = False  # reading (keys act) or editing (keys type into the draft)
         self.requested = 0
 
     @property
@@ -59,19 +84,11 @@ class TicketLayout(Screen[None]):
         yield Static("", id="draft-brief", markup=False)
         yield Static("", id="draft-head", markup=False)
         yield TextArea("", id="draft", soft_wrap=True, read_only=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def _render_view(self, view: rv.TicketView) -> None:
-        draft, ticket = view.draft, view.ticket
-        conf = "?" if draft.confidence is None else f"{draft.confidence:.2f}"
-        self.query_one("#ticket-head", Static).update(
-            safe_line(
-                f"Ticket #{ticket.id} · {ticket.subject} · {ticket.customer_name or ''} "
-                f"<{ticket.customer_addr or ''}> · {draft.intent or '?'} {conf} · "
-                f"bucket {ticket.signature or '-'} · {draft.state}",
-                limit=400,
-            )
-        )
+        draft = view.draft
+        self.query_one("#ticket-head", Static).update(ticket_head(view))
         self._render_lease()
         box = self.query_one("#conversation", VerticalScroll)
         box.remove_children()
@@ -119,14 +136,21 @@ class TicketLayout(Screen[None]):
             flags.append("unfilled: " + ", ".join(left))
         if self.is_dirty():
             flags.append("unsaved")
-        self.query_one("#draft-head", Static).update(
+        head = (
+            Text(" EDITING ", style="bold reverse yellow")
+            + Text(" ctrl+s saves · escape stops editing · ", style="yellow")
+            if self.editing
+            else Text(" READING ", style="bold reverse") + Text(" e edits · ", style="dim")
+        )
+        head.append_text(
             safe_line(
-                f"Draft to {draft.to_addr} · "
-                f"{rv.subject_with_token(draft.subject, draft.ticket_id)}"
-                f" · {' · '.join(flags)}",
+                f"{' · '.join(flags)} · to {draft.to_addr} · "
+                f"{rv.subject_with_token(draft.subject, draft.ticket_id)}",
                 limit=400,
             )
         )
+        head.no_wrap, head.overflow = True, "ellipsis"
+        self.query_one("#draft-head", Static).update(head)
 
     def on_text_area_changed(self, _event: TextArea.Changed) -> None:
         self._render_draft_head()

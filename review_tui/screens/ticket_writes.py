@@ -1,8 +1,9 @@
 """The ticket screen's acts that write and may end the visit: release, discard, take over.
 
-Each act asks first (a one-key confirmation naming recipient and subject for a
-release), then runs its storage write in a worker thread and reports back through a
-message; the UI itself never sends mail. Leaving hands the ticket's lease back.
+Each act asks first (a one-key confirmation naming the real recipient, the subject and
+the body's first lines for a release), then runs its storage write in a worker thread
+and reports back through a message; the UI itself never sends mail. Leaving with
+unsaved edits asks first; leaving hands the ticket's lease back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual import work
 from review_tui.screens import ticket_events as events
 from review_tui.screens.dialogs import ConfirmScreen
 from review_tui.screens.ticket_layout import TicketLayout
+from review_tui.widgets.release_preview import release_lines
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
 
@@ -41,10 +43,12 @@ class TicketWrites(TicketLayout):
         if problems:
             self.review.say("cannot release: " + "; ".join(problems), error=True)
             return
-        lines = [
-            safe_line(f"To:      {draft.to_addr}"),
-            safe_line(f"Subject: {rv.subject_with_token(draft.subject, draft.ticket_id)}"),
-        ]
+        lines = release_lines(
+            draft.to_addr,
+            view.message.from_addr or view.ticket.customer_addr,
+            rv.subject_with_token(draft.subject, draft.ticket_id),
+            draft.body,
+        )
         self.app.push_screen(ConfirmScreen("Release this reply?", lines), self._release_confirmed)
 
     def _release_confirmed(self, yes: bool | None) -> None:
@@ -141,13 +145,16 @@ class TicketWrites(TicketLayout):
         self._leave()
 
     def action_back(self) -> None:
-        if self.is_dirty() and not self.warned_unsaved:
-            self.warned_unsaved = True
-            self.review.say(
-                "unsaved edits: ctrl+s saves, q again leaves without saving", error=True
-            )
+        if not self.is_dirty():
+            self._leave()
             return
-        self._leave()
+        self.app.push_screen(
+            ConfirmScreen(
+                "Leave without saving?",
+                [Text("Your edits to this draft will be lost (e, then ctrl+s saves them).")],
+            ),
+            lambda yes: self._leave() if yes else None,
+        )
 
     def _leave(self) -> None:
         if self.view is not None and self.lease is not None and self.lease.mine:

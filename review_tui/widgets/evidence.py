@@ -1,7 +1,9 @@
 """Renderers for a ticket's evidence: conversation, entities, log lines, KB, rationale.
 
 Pure functions from storage's TicketView to `Text`, so the ticket screen stays about
-keys and workers, and everything customer-supplied goes through `safe_text` once.
+keys and workers, and everything customer-supplied goes through `safe_text` once. Our
+own released replies are in the conversation too, marked as ours with their delivery
+state, so a rep never answers twice or contradicts what was already sent.
 """
 
 from __future__ import annotations
@@ -18,11 +20,38 @@ def when(item: ConversationItem) -> str:
     return item.received_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+DELIVERY_STYLES = {
+    "pending": "yellow",
+    "sending": "yellow",
+    "sent": "bold green",
+    "failed": "bold red",
+    "uncertain": "bold magenta",
+}
+
+
+def _reply_head(item: ConversationItem) -> Text:
+    """`→ OUR REPLY · when · to · released by · delivery state`."""
+    out = Text("→ OUR REPLY ", style="bold reverse cyan")
+    out.append_text(
+        safe_line(
+            f" {when(item)} · to {item.sender} · released by {item.released_by or '?'} · ",
+            style="bold cyan",
+        )
+    )
+    out.append(item.state, style=DELIVERY_STYLES.get(item.state, "bold"))
+    if item.sent_at is not None and item.state == "sent":
+        out.append(f" {item.sent_at.strftime('%H:%M UTC')}", style="dim")
+    return out
+
+
 def message_text(item: ConversationItem, view: TicketView) -> Text:
     """One message of the thread; the draft's own message gets its entities marked."""
-    arrow = "←" if item.direction == "inbound" else "→"
     out = Text()
-    out.append_text(safe_line(f"{arrow} {when(item)} · {item.sender}", style="bold"))
+    if item.ours:
+        out.append_text(_reply_head(item))
+    else:
+        arrow = "←" if item.direction == "inbound" else "→"
+        out.append_text(safe_line(f"{arrow} {when(item)} · {item.sender}", style="bold"))
     out.append("\n")
     out.append_text(safe_line(item.subject, style="italic"))
     out.append("\n")
@@ -36,7 +65,7 @@ def message_text(item: ConversationItem, view: TicketView) -> Text:
         )
         out.append("\n")
     out.append("\n")
-    if item.message_pk == view.message.id:
+    if not item.ours and item.message_pk == view.message.id:
         out.append_text(highlighted(item.text, view.entities))
     else:
         out.append_text(safe(item.text))
@@ -48,10 +77,9 @@ def entities_text(entities: tuple[dict[str, Any], ...]) -> Text:
     if not entities:
         out.append("none found\n", style="dim")
     for ent in entities:
-        where = ent.get("source", "body")
-        out.append(f"{ent.get('label', '?'):<13}", style="bold")
+        out.append_text(safe_line(f"{ent.get('label', '?'):<13}", style="bold", limit=40))
         out.append_text(safe_line(ent.get("text", ""), limit=60))
-        out.append(f"  {where} {ent.get('start', '?')}–{ent.get('end', '?')}\n", style="dim")
+        out.append("\n")
     return out
 
 
@@ -90,6 +118,15 @@ def suggestions_text(suggestions: tuple[dict[str, Any], ...], current: str | Non
     return out
 
 
+def label_text(view: TicketView) -> str:
+    """The intent and who stands behind it: the model's confidence, or the rep who set it."""
+    draft = view.draft
+    if view.label_set_by:
+        return f"{draft.intent or '?'} set by {view.label_set_by}"
+    conf = "?" if draft.confidence is None else f"{draft.confidence:.2f}"
+    return f"{draft.intent or '?'} {conf}"
+
+
 def rationale_text(view: TicketView) -> Text:
     draft = view.draft
     conf = "?" if draft.confidence is None else f"{draft.confidence:.2f}"
@@ -98,7 +135,9 @@ def rationale_text(view: TicketView) -> Text:
     out.append("\n")
     out.append_text(
         safe_line(
-            f"intent {draft.intent or '?'} at {conf} · model {draft.model_version or 'unknown'}",
+            f"intent {draft.intent or '?'} "
+            + (f"set by {view.label_set_by}" if view.label_set_by else f"at {conf}")
+            + f" · model {draft.model_version or 'unknown'}",
             style="dim",
         )
     )

@@ -2,15 +2,19 @@
 
 Filling a DataTable costs about 75 µs a row, so the table only ever holds the page the
 database returned (200 rows by default); sorting, filtering and counting happen in SQL.
-Every cell is a `Text` because DataTable parses plain strings as markup.
+Every cell is a `Text` because DataTable parses plain strings as markup. The columns
+fit the terminal: on a narrow one the least useful go first (Bucket, then Held by) and
+the subject takes what is left, so State and Intent always stay in view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 from review_tui.widgets.safe_text import safe_line
@@ -18,8 +22,9 @@ from storage.review import QueueRow
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("tag", "", 1),
-    ("flags", "", 5),  # "!" urgent, "S" security, the language when not English
-    ("age", "Age", 6),
+    ("new", "", 3),  # "new": arrived since the rep last loaded the queue
+    ("flags", "", 4),  # "!" urgent, "S" security, the language when not English
+    ("age", "Age", 4),
     ("sender", "Sender", 24),
     ("subject", "Subject", 32),
     ("intent", "Intent", 23),  # "access_permissions 0.99"
@@ -27,6 +32,12 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("holder", "Held by", 10),
     ("bucket", "Bucket", 14),
 )
+# Dropped in this order when the terminal is too narrow for every column.
+DROP_FIRST = ("bucket", "holder")
+MIN_SUBJECT = 16
+ROOMY_SUBJECT = 24  # narrower than this, a column from DROP_FIRST goes
+MAX_SUBJECT = 60
+CELL_PADDING = 2  # DataTable pads each cell by one column on either side
 
 SORT_LABELS = {
     "age": "age",
@@ -47,7 +58,7 @@ STATE_STYLES = {
 
 
 def age(at: datetime, now: datetime) -> str:
-    """Compact age: 45s, 12m, 3h05, 2d04."""
+    """Readable age in at most four characters: 45s, 12m, 3h05, 14d."""
     seconds = max(0, int((now - at).total_seconds()))
     if seconds < 60:
         return f"{seconds}s"
@@ -55,9 +66,31 @@ def age(at: datetime, now: datetime) -> str:
     if minutes < 60:
         return f"{minutes}m"
     hours = minutes // 60
-    if hours < 48:
+    if hours < 24:
         return f"{hours}h{minutes % 60:02d}"
-    return f"{hours // 24}d{hours % 24:02d}"
+    return f"{hours // 24}d"
+
+
+def fit_columns(width: int) -> list[tuple[str, str, int]]:
+    """The columns for a table `width` cells wide: drop the least useful, size the subject."""
+    columns = list(COLUMNS)
+    room = width - 2  # the vertical scrollbar
+
+    def used(cols: list[tuple[str, str, int]]) -> int:
+        return sum(w + CELL_PADDING for key, _, w in cols if key != "subject") + CELL_PADDING
+
+    for key in DROP_FIRST:
+        if used(columns) + ROOMY_SUBJECT <= room:
+            break
+        columns = [c for c in columns if c[0] != key]
+    overflow = used(columns) + MIN_SUBJECT - room
+    if overflow > 0:  # still too wide: the sender gives way too, down to a readable width
+        columns = [
+            (k, label, max(MIN_SUBJECT, w - overflow) if k == "sender" else w)
+            for k, label, w in columns
+        ]
+    subject = max(MIN_SUBJECT, min(MAX_SUBJECT, room - used(columns)))
+    return [(k, label, subject if k == "subject" else w) for k, label, w in columns]
 
 
 def intent_cell(row: QueueRow) -> Text:
@@ -80,11 +113,31 @@ def flags_cell(row: QueueRow) -> Text:
 class QueueTable(DataTable[Text]):
     """Rows are keyed by draft id so the cursor survives a refresh."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns_shown: list[tuple[str, str, int]] = []
+        self._last: tuple[list[QueueRow], dict[str, Any]] | None = None
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label, width in COLUMNS:
-            self.add_column(Text(label), key=key, width=width)
+        self._fit(self.size.width or 120)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._fit(event.size.width) and self._last is not None:
+            rows, kwargs = self._last
+            self.show(rows, **kwargs)
+
+    def _fit(self, width: int) -> bool:
+        """Lay the columns out for `width`; True when they changed."""
+        wanted = fit_columns(width)
+        if wanted == self.columns_shown:
+            return False
+        self.clear(columns=True)
+        for key, label, size in wanted:
+            self.add_column(Text(label), key=key, width=size)
+        self.columns_shown = wanted
+        return True
 
     def show(
         self,
@@ -93,30 +146,41 @@ class QueueTable(DataTable[Text]):
         tagged: set[int],
         now: datetime,
         holder_of: Callable[[QueueRow], str],
+        is_new: Callable[[QueueRow], bool] = lambda _row: False,
     ) -> None:
+        rows = list(rows)
+        self._last = (
+            rows,
+            {"tagged": tagged, "now": now, "holder_of": holder_of, "is_new": is_new},
+        )
         keep = self.current_draft_id()
         keep_row = self.cursor_row
         self.clear()
+        keys = [key for key, _, _ in self.columns_shown]
         for row in rows:
-            self.add_row(*self._cells(row, tagged, now, holder_of(row)), key=str(row.draft_id))
+            cells = self._cells(row, tagged, now, holder_of(row), is_new(row))
+            self.add_row(*(cells[k] for k in keys), key=str(row.draft_id))
         if self.row_count:
             target = keep_row
             if keep is not None and str(keep) in self.rows:
                 target = self.get_row_index(str(keep))
             self.move_cursor(row=min(target, self.row_count - 1), animate=False)
 
-    def _cells(self, row: QueueRow, tagged: set[int], now: datetime, holder: str) -> list[Text]:
-        return [
-            Text("●", style="bold cyan") if row.draft_id in tagged else Text(" "),
-            flags_cell(row),
-            Text(age(row.received_at, now)),
-            safe_line(row.sender, limit=60),
-            safe_line(row.subject, limit=120),
-            intent_cell(row),
-            Text(row.state, style=STATE_STYLES.get(row.state, "")),
-            safe_line(holder, style="bold red" if holder else "", limit=30),
-            safe_line(row.signature or "", limit=40),
-        ]
+    def _cells(
+        self, row: QueueRow, tagged: set[int], now: datetime, holder: str, new: bool
+    ) -> dict[str, Text]:
+        return {
+            "tag": Text("●", style="bold cyan") if row.draft_id in tagged else Text(" "),
+            "new": Text("new", style="bold green") if new else Text(""),
+            "flags": flags_cell(row),
+            "age": Text(age(row.received_at, now)),
+            "sender": safe_line(row.sender, limit=60),
+            "subject": safe_line(row.subject, limit=120),
+            "intent": intent_cell(row),
+            "state": Text(row.state, style=STATE_STYLES.get(row.state, "")),
+            "holder": safe_line(holder, style="bold red" if holder else "", limit=30),
+            "bucket": safe_line(row.signature or "", limit=40),
+        }
 
     def set_tag_mark(self, draft_id: int, tagged: bool) -> None:
         key = str(draft_id)

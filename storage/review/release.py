@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from storage.models import Draft, DraftState, Message, MessageState, Outbox, OutboxState
 from storage.queue import requeue
 from storage.review.ticket import draft_placeholders
-from storage.review.types import RELEASABLE_STATES, BulkCandidate, ProblemRow
+from storage.review.types import RELEASABLE_STATES, BulkCandidate, ProblemRow, ReviewError
 
 # ---------------------------------------------------------------- release
 
@@ -40,7 +40,10 @@ def release_problems(draft: Draft) -> list[str]:
 def bulk_candidates(*, session: Session, draft_ids: Sequence[int]) -> list[BulkCandidate]:
     """The tagged drafts as the bulk review shows them, each with its problems."""
     rows = session.exec(
-        select(Draft).where(col(Draft.id).in_(list(draft_ids))).order_by(col(Draft.id))
+        select(Draft, Message)
+        .join(Message, col(Message.id) == col(Draft.message_pk))
+        .where(col(Draft.id).in_(list(draft_ids)))
+        .order_by(col(Draft.id))
     ).all()
     return [
         BulkCandidate(
@@ -51,9 +54,18 @@ def bulk_candidates(*, session: Session, draft_ids: Sequence[int]) -> list[BulkC
             body=d.body,
             version=d.version,
             problems=tuple(release_problems(d)),
+            from_addr=m.from_addr or "",
         )
-        for d in rows
+        for d, m in rows
     ]
+
+
+def release_preview(*, session: Session, draft_id: int) -> BulkCandidate:
+    """One draft as a release confirmation shows it, checked first: its problems, if any."""
+    found = bulk_candidates(session=session, draft_ids=[draft_id])
+    if not found:
+        raise ReviewError(f"draft {draft_id} does not exist")
+    return found[0]
 
 
 def subject_with_token(subject: str, ticket_id: int) -> str:
@@ -68,11 +80,18 @@ def subject_with_token(subject: str, ticket_id: int) -> str:
 # ---------------------------------------------------------------- problems
 
 
+_HELD = (MessageState.SHUNTED, MessageState.SUPPRESSED)
+
+
 def list_problems(*, session: Session, limit: int = 200) -> list[ProblemRow]:
-    """Shunted messages and failed or uncertain sends, newest first."""
+    """Shunted and suppressed messages and failed or uncertain sends, newest first.
+
+    Suppressed mail (auto-replies, bounces, loops) is listed with its reason so a rep can
+    spot a real customer mail that was taken for one, and send it through again.
+    """
     shunted = session.exec(
         select(Message)
-        .where(col(Message.state) == MessageState.SHUNTED)
+        .where(col(Message.state).in_(_HELD))
         .order_by(col(Message.received_at).desc())
         .limit(limit)
     ).all()
@@ -84,12 +103,12 @@ def list_problems(*, session: Session, limit: int = 200) -> list[ProblemRow]:
     ).all()
     rows = [
         ProblemRow(
-            "shunted",
+            m.state,
             int(m.id or 0),
             m.received_at,
             m.from_addr or "",
             m.subject or "",
-            m.error or "",
+            (m.suppression_reason if m.state == MessageState.SUPPRESSED else m.error) or "",
         )
         for m in shunted
     ] + [
@@ -118,6 +137,15 @@ def count_problems(*, session: Session) -> int:
     return int(shunted) + int(failed)
 
 
+def count_suppressed(*, session: Session) -> int:
+    """Mail held back as auto-replies, bounces or loops (listed with the problems)."""
+    return int(
+        session.exec(
+            select(func.count(col(Message.id))).where(col(Message.state) == MessageState.SUPPRESSED)
+        ).one()
+    )
+
+
 def requeue_shunted(*, engine: Engine, message_ids: Sequence[int], actor: str) -> int:
-    """Send shunted messages through analysis again; returns how many moved."""
+    """Send shunted or suppressed messages through analysis again; returns how many moved."""
     return requeue(engine, list(message_ids), actor=actor)

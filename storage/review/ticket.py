@@ -1,6 +1,9 @@
 """One ticket as the rep reads it: the draft, the conversation, evidence and suggestions.
 
-Read-only; the text and placeholder helpers here are also what edits and release check.
+The conversation is the whole thread in time order: the customer's mail and our own
+released replies (outbox rows) with their delivery state, so a rep sees what the
+customer was already told. Read-only; the text and placeholder helpers here are also
+what edits and release check.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage.models import AnalysisRecord, Draft, Message, Ticket
+from storage.models import AnalysisRecord, Draft, LabelCorrection, Message, Outbox, Ticket
 from storage.review.types import ConversationItem, ReviewError, TicketView
 
 # ---------------------------------------------------------------- ticket view
@@ -42,15 +45,27 @@ def load_ticket(*, session: Session, draft_id: int) -> TicketView:
     entities = evidence.get("entities") or (analysis.entities if analysis else [])
     findings = evidence.get("log_findings") or evidence.get("logs")
     findings = findings or (analysis.log_findings if analysis else [])
+    replies = session.exec(
+        select(Outbox).where(col(Outbox.ticket_id) == ticket.id).order_by(col(Outbox.id))
+    ).all()
+    items = [_conversation_item(m) for m in thread] + [_reply_item(o) for o in replies]
+    items.sort(key=lambda item: item.received_at)
+    correction = session.exec(
+        select(LabelCorrection)
+        .where(col(LabelCorrection.message_pk) == message.id)
+        .order_by(col(LabelCorrection.id).desc())
+    ).first()
+    set_by = correction.actor if correction and correction.new_label == draft.intent else None
     return TicketView(
         draft=draft,
         ticket=ticket,
         message=message,
-        conversation=tuple(_conversation_item(m) for m in thread),
+        conversation=tuple(items),
         body_text=_text_of(message),
         entities=tuple(entities),
         log_findings=tuple(_finding(f) for f in findings),
         suggestions=tuple(suggestions_of(draft)),
+        label_set_by=set_by,
     )
 
 
@@ -98,6 +113,23 @@ def _conversation_item(message: Message) -> ConversationItem:
         text=_text_of(message),
         attachments=tuple(parsed.get("attachments") or ()),
         state=message.state,
+    )
+
+
+def _reply_item(row: Outbox) -> ConversationItem:
+    """One of our released replies, placed in the thread when it was released."""
+    return ConversationItem(
+        message_pk=0,
+        direction="outbound",
+        received_at=row.released_at,
+        sender=", ".join(row.to_addrs),
+        subject=row.subject,
+        text=row.body,
+        attachments=(),
+        state=row.state,
+        ours=True,
+        released_by=row.released_by,
+        sent_at=row.sent_at,
     )
 
 

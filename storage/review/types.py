@@ -108,7 +108,11 @@ class ConversationItem:
     subject: str
     text: str
     attachments: tuple[dict[str, Any], ...]
-    state: str
+    state: str  # the message's state, or for our replies the outbox (delivery) state
+    # Our released replies (outbox rows) sit in the thread too: who released them.
+    ours: bool = False
+    released_by: str | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +127,15 @@ class TicketView:
     entities: tuple[dict[str, Any], ...]
     log_findings: tuple[dict[str, Any], ...]
     suggestions: tuple[dict[str, Any], ...]
+    # The rep whose correction set the current intent (None: the model's label stands).
+    label_set_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ProblemRow:
-    """A shunted message or a failed/uncertain send, with the reason."""
+    """A shunted or suppressed message or a failed/uncertain send, with the reason."""
 
-    kind: str  # "shunted" | "failed" | "uncertain"
+    kind: str  # "shunted" | "suppressed" | "failed" | "uncertain"
     id: int
     at: datetime
     who: str
@@ -154,6 +160,12 @@ class BulkCandidate:
     body: str
     version: int
     problems: tuple[str, ...] = field(default=())
+    # The customer's From address; differs from `to_addr` when the reply goes to Reply-To.
+    from_addr: str = ""
+
+    @property
+    def via_reply_to(self) -> bool:
+        return bool(self.from_addr) and self.from_addr.casefold() != self.to_addr.casefold()
 
     @property
     def eligible(self) -> bool:

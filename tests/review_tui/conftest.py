@@ -48,15 +48,30 @@ def seeded(db: Engine) -> SeedResult:
 
 
 @pytest.fixture
-def make_app(db_url: str) -> Callable[..., ReviewApp]:
-    return app_builder(db_url)
+def make_app(db_url: str, tmp_path: Path) -> Callable[..., ReviewApp]:
+    # Only built-in fixtures beyond db_url: other test packages import this one by name.
+    return app_builder(db_url, _prefs_file(tmp_path))
 
 
-def app_builder(database_url: str) -> Callable[..., ReviewApp]:
-    """Apps on `database_url` for a named rep, with the test clock and no timer refresh."""
+def _prefs_file(tmp_path: Path) -> Path:
+    return tmp_path / "prefs" / "review.json"
+
+
+@pytest.fixture
+def prefs_path(tmp_path: Path) -> Path:
+    """Where `make_app`'s apps keep the rep's preferences in this test."""
+    return _prefs_file(tmp_path)
+
+
+def app_builder(database_url: str, prefs: Path | None = None) -> Callable[..., ReviewApp]:
+    """Apps on `database_url` for a named rep, with the test clock and no timer refresh.
+
+    Preferences (sort, filter, last visit) go to `prefs`, never to the rep's home.
+    """
 
     def build(actor: str = "alice", **overrides: Any) -> ReviewApp:
         values: dict[str, Any] = {
+            "prefs_path": prefs,
             "database_url": database_url,
             "actor": actor,
             "refresh_seconds": 0,

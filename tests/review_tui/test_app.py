@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 
 from review_tui.app import ReviewApp
 from review_tui.screens.bulk import BulkReviewScreen
-from review_tui.screens.dialogs import ConfirmScreen, ConflictScreen, PromptScreen
+from review_tui.screens.dialogs import ChoiceScreen, ConfirmScreen, ConflictScreen, PromptScreen
 from review_tui.screens.help import HelpScreen
 from review_tui.screens.problems import ProblemsScreen
 from review_tui.screens.queue import QueueScreen
@@ -117,12 +117,25 @@ async def test_open_edit_save(db: Engine, seeded: SeedResult, make_app: AppFacto
         await settle(pilot)
         ticket = await open_draft(pilot, app, draft_id)
         assert "server.log" in screen_text(app) and "L1412" in screen_text(app)
-        await pilot.press("e", *" Thanks!", "ctrl+s")
+        assert "READING" in text_of(app, "#draft-head")
+        await pilot.press("e")
+        assert "EDITING" in text_of(app, "#draft-head")
+        editor = ticket.query_one("#draft", TextArea)
+        assert editor.has_focus and editor.cursor_location == (0, 0)  # at the top
+        await pilot.press(*"Thanks! ", "ctrl+s")
         await settle(pilot)
         saved = draft(db, draft_id)
-        assert saved.body.endswith("Best regards Thanks!")
+        assert saved.body.startswith("Thanks! Hello")
         assert (saved.version, saved.updated_by) == (2, "alice")
         assert ticket.version == 2 and not ticket.is_dirty()
+        # Saving went back to reading: keys act again instead of typing into the draft.
+        assert not editor.has_focus and "READING" in text_of(app, "#draft-head")
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+    assert draft(db, draft_id).body == saved.body
 
 
 async def test_release_one_writes_one_outbox_row(
@@ -269,13 +282,13 @@ async def test_concurrent_edit_is_detected(
     async with alice.run_test(size=(140, 45)) as apilot:
         await settle(apilot)
         await open_draft(apilot, alice, draft_id)
-        await apilot.press("e", *" (alice)")
+        await apilot.press("e", *"(alice) ")
         async with bob.run_test(size=(140, 45)) as bpilot:
             await settle(bpilot)
             await open_draft(bpilot, bob, draft_id)
-            await bpilot.press("e", *" (bob)", "ctrl+s")
+            await bpilot.press("e", *"(bob) ", "ctrl+s")
             await settle(bpilot)
-        assert draft(db, draft_id).body.endswith("(bob)")
+        assert draft(db, draft_id).body.startswith("(bob) ")
         await apilot.press("ctrl+s")
         await settle(apilot)
         assert isinstance(alice.screen, ConflictScreen)
@@ -284,7 +297,7 @@ async def test_concurrent_edit_is_detected(
         await apilot.press("m")
         await settle(apilot)
     saved = draft(db, draft_id)
-    assert saved.body.endswith("Best regards (alice)") and "(bob)" not in saved.body
+    assert saved.body.startswith("(alice) Hello") and "(bob)" not in saved.body
     assert saved.version == 3 and saved.updated_by == "alice"
 
 
