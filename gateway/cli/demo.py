@@ -4,11 +4,18 @@ It makes a work folder with its own config and SQLite database, starts the real 
 front door on 127.0.0.1 (a free port), sends the sample support mails through it with
 smtplib exactly as an MTA would, runs the analysis until idle, and opens the review UI.
 Nothing is sent to customers: the sender stays disabled in the demo config.
+
+The demo reads a config file only when `--config FILE` names one, and then takes just
+its `[kb]` and `[nlp]` settings (your articles, docs and intent model); everything else
+is the demo's own. Run again in the same folder, it says how many samples were already
+stored rather than counting them as new.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import smtplib
 import socket
 import sys
@@ -16,9 +23,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
 from gateway.cli.runtime import build_runners, open_engine
-from gateway.cli.status import collect_status
-from gateway.config import Config, load_config
+from gateway.cli.status import collect_status, missing_paths
+from gateway.config import Config, load_config, shipped_kb_dir
+from storage.models import Message, MessageState
 
 DEMO_CONFIG = """\
 # Written by `supportgate demo`. Edit freely; see the project's config.toml for every key.
@@ -30,9 +42,7 @@ host = "127.0.0.1"
 port = {port}
 recipients = ["support@example.com"]
 
-[kb]
-dir = "{kb_dir}"
-
+{analysis}
 [sender]
 enabled = false
 from_address = "support@example.com"
@@ -41,14 +51,27 @@ from_name = "Example Cloud Support"
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("demo", help="run everything on sample mail in a local work folder")
+    p = sub.add_parser(
+        "demo",
+        help="run everything on sample mail in a local work folder",
+        description="Run everything on sample mail in a work folder with its own config "
+        "and database. With --config FILE (before `demo`), the demo uses that file's [kb] "
+        "and [nlp] settings and nothing else; without it, the shipped articles and model.",
+    )
     p.add_argument("--workdir", default="demo-work", help="work folder (default: ./demo-work)")
     p.add_argument("--no-ui", action="store_true", help="print a summary instead of the review UI")
-    p.set_defaults(func=cmd_demo, no_config=True)
+    p.set_defaults(func=cmd_demo, explicit_config_only=True)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    return run_demo(workdir=Path(args.workdir), open_ui=not args.no_ui)
+    source = config if args.config else None
+    if source is not None:
+        problems = missing_paths(source, args.config)
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+    return run_demo(workdir=Path(args.workdir), open_ui=not args.no_ui, source=source)
 
 
 def free_port() -> int:
@@ -65,21 +88,44 @@ def sample_messages() -> list[tuple[str, bytes]]:
 
 
 def find_kb_dir() -> Path:
-    """The shipped kb/ beside the package (source checkout or installed data)."""
-    here = Path(__file__).resolve().parents[2] / "kb"
-    return here
+    """The shipped articles: the checkout's kb/, or the copy installed with the package."""
+    return shipped_kb_dir()
 
 
-def run_demo(*, workdir: Path, open_ui: bool = True) -> int:
+def analysis_sections(source: Config | None) -> str:
+    """The demo config's [kb] and [nlp]: the shipped ones, or those of `source`."""
+    if source is None:
+        return f"[kb]\ndir = {json.dumps(find_kb_dir().as_posix())}\n"
+    paths = {("kb", "dir"), ("kb", "docs_dir"), ("nlp", "model_dir")}
+    text = ""
+    for name in ("kb", "nlp"):
+        text += f"[{name}]\n"
+        for item in dataclasses.fields(getattr(source, name)):
+            value = getattr(getattr(source, name), item.name)
+            if (name, item.name) in paths and value:
+                value = source.resolve_path(value).as_posix()
+            # JSON strings, numbers, booleans and lists of strings are valid TOML.
+            text += f"{item.name} = {json.dumps(value)}\n"
+        text += "\n"
+    return text
+
+
+def count_messages(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Message)).one())
+
+
+def run_demo(*, workdir: Path, open_ui: bool = True, source: Config | None = None) -> int:
     from gateway.inbound.smtp import make_controller
     from gateway.runner import run_until_idle
 
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = workdir / "config.toml"
-    config_path.write_text(DEMO_CONFIG.format(port=port, kb_dir=find_kb_dir().as_posix()))
+    config_path.write_text(DEMO_CONFIG.format(port=port, analysis=analysis_sections(source)))
     config = load_config(config_path)
     engine = open_engine(config)
+    stored_before = count_messages(engine)
 
     controller = make_controller(config, engine)
     controller.start()
@@ -92,7 +138,12 @@ def run_demo(*, workdir: Path, open_ui: bool = True) -> int:
                 print(f"  sent {name} over SMTP to 127.0.0.1:{port}")
     finally:
         controller.stop()
-    print(f"demo: {sent} sample mail(s) accepted by the SMTP front door; analysing…")
+    # The front door answers 250 for mail it already holds too; the database tells.
+    new = count_messages(engine) - stored_before
+    print(
+        f"demo: {sent} sample mail(s) accepted by the SMTP front door: "
+        f"{new} new ({sent - new} already stored); analysing…"
+    )
 
     run_until_idle(build_runners(config, engine))
     status = collect_status(engine)
@@ -100,6 +151,8 @@ def run_demo(*, workdir: Path, open_ui: bool = True) -> int:
         "demo: messages by state: "
         + ", ".join(f"{k} {v}" for k, v in sorted(status["messages"].items()))
     )
+    drafted = status["messages"].get(MessageState.DRAFTED, 0)
+    print(f"demo: {drafted} drafted, waiting for review in {workdir}")
     print(f"demo: database {config.database_url}; config {config_path}")
     if not open_ui:
         return 0

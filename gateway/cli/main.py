@@ -3,14 +3,17 @@
 Command names and flags are a public contract (operators script them); each handler is
 `handler(args, config) -> exit code`, and each command group lives in its own module
 with a `register(sub)` that adds its sub-commands. Groups with heavy imports (spaCy,
-Textual) import them only when one of their commands runs.
+Textual) import them only when one of their commands runs. Bare `supportgate` prints the
+commands; output cut short by a closed pipe (`supportgate export | head`) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="config file (default: $SUPPORTGATE_CONFIG or ./config.toml)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
@@ -45,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -52,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # aiosmtpd logs every SMTP command at INFO; that is a flood, not an audit trail.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
-        if getattr(args, "no_config", False):
+        # `demo` makes its own config; it reads only a file named with --config.
+        if getattr(args, "explicit_config_only", False) and not args.config:
             config = Config()
         else:
             config = load_config(find_config_path(args.config))
@@ -61,12 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     try:
-        return int(args.func(args, config))
+        code = int(args.func(args, config))
+        sys.stdout.flush()
+        return code
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader has all it wanted; point stdout at /dev/null so that the final
+        # flush at exit does not complain either.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

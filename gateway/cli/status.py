@@ -1,5 +1,9 @@
 """`supportgate status` and `supportgate check-config`: is the gateway healthy, and is
 its configuration complete? Both read only; both are safe to run from cron.
+
+`check-config` says which file it read and checks what the file points at (secrets in
+the environment, the knowledge-base folder, `[kb] docs_dir`, `[nlp] model_dir`), so a
+first run fails here, with the key to change, rather than later in the runners.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ import argparse
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -15,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from gateway.cli.runtime import open_engine
-from gateway.config import Config, missing_secrets
+from gateway.config import Config, find_config_path, missing_secrets, shipped_kb_dir
 from storage.models import Draft, ImapCheckpoint, Message, MessageState, Outbox, utcnow
 
 
@@ -118,14 +123,56 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def missing_paths(config: Config, source: str) -> list[str]:
+    """Folders the config names that are not there, each with the key that fixes it."""
+    problems = []
+    kb_dir = config.resolve_path(config.kb.dir)
+    if not kb_dir.is_dir():
+        problems.append(
+            f"[kb] dir: the knowledge-base folder {kb_dir} does not exist; "
+            f"set [kb] dir in {source} to the folder of your Markdown articles"
+        )
+    if config.kb.docs_dir:
+        docs = config.resolve_path(config.kb.docs_dir)
+        if not docs.is_dir():
+            problems.append(
+                f"[kb] docs_dir: the folder {docs} does not exist; "
+                f'fix it in {source}, or set docs_dir = "" to quote no docs of your own'
+            )
+    if config.nlp.model_dir:
+        model = config.resolve_path(config.nlp.model_dir)
+        if not (model / "meta.json").is_file():
+            what = "has no meta.json" if model.is_dir() else "does not exist"
+            problems.append(
+                f"[nlp] model_dir: {model} {what}, so it is not an intent model "
+                f"(`supportgate train --out DIR` makes one); fix it in {source}, "
+                f'or set model_dir = "" for the shipped model'
+            )
+    return problems
+
+
+def describe_kb(config: Config) -> str:
+    kb_dir = config.resolve_path(config.kb.dir)
+    articles = sum(1 for p in kb_dir.glob("*.md") if p.name.lower() != "readme.md")
+    shipped = " (shipped with supportgate)" if kb_dir == shipped_kb_dir() else ""
+    return f"knowledge base: {kb_dir}{shipped}, {articles} article(s)"
+
+
 def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
-    problems = missing_secrets(config)
+    path: Path | None = find_config_path(args.config)
+    if path is None:
+        print("config: built-in defaults, no config file found")
+    else:
+        print(f"config: {path.resolve()}")
+    source = str(path) if path else "a config.toml"
+    problems = missing_secrets(config) + missing_paths(config, source)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return 1
     mailboxes = ", ".join(m.name for m in config.imap) or "none"
     smtp = f"on {config.smtp.host}:{config.smtp.port}" if config.smtp.enabled else "off"
+    print(describe_kb(config))
     print(
         f"config OK: database {config.database_url}; SMTP {smtp}"
         f"; IMAP mailboxes: {mailboxes}; sender {'on' if config.sender.enabled else 'off'}"
