@@ -97,3 +97,10 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     init_db(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _import_spacy_before_any_frozen_clock() -> None:
+    """spaCy's config layer (pydantic v1) fails to import under freezegun, and the intent
+    model imports spaCy lazily: import it once up front, whichever test runs first."""
+    import spacy  # noqa: F401

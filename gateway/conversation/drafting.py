@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from email.utils import parseaddr
 from typing import Any
 
 from sqlmodel import Session
@@ -227,9 +226,13 @@ def model_draft(
 
 
 def reply_address(parsed: ParsedMessage) -> str:
-    """Where the customer asked replies to go: Reply-To if it holds an address, else From."""
-    _, addr = parseaddr(h.clean(parsed.header("Reply-To")))
-    return addr.lower() if "@" in addr else parsed.from_addr
+    """Where the customer asked replies to go: Reply-To if it holds an address, else From.
+
+    The parsed Reply-To keeps each display name quoted (see `gateway.inbound.parse`), so
+    an address spelled inside a name is never the one read here.
+    """
+    _, addr = h.split_address(h.clean(parsed.header("Reply-To")))
+    return addr if "@" in addr else parsed.from_addr
 
 
 def _suggestion_json(s: Suggestion) -> dict[str, Any]:

@@ -5,18 +5,23 @@ every header is caught only by counting. Each message adds one to its sender's c
 and its conversation's counter for one UTC hour; past either limit of `[screen]` the
 message is screened out as a possible mail loop.
 
-The counters count each message in the hour it was written, not the hour it is
-processed: a backlog after an outage, or an IMAP folder synced for the first time, must
-not look like a flood. The Date header is believed when it lies in the week before the
-message arrived (15 minutes of clock skew allowed); otherwise the arrival time counts. A
-loop is written in real time, so it still lands in one hour. Counters are upserts (one
-statement), so runners counting the same sender at once both succeed.
+The counters count each message in the hour it arrived, never the hour its Date header
+claims: the Date is written by the sender, and a flood whose mails are dated an hour
+apart must not land in a hundred different hours. Arrival is when the message reached a
+mail server of ours: the time ingest stored it, or, for mail fetched over IMAP, the
+timestamp of its topmost Received header — written by the mailbox's own server on
+delivery, above anything the sender wrote — when it lies in the week before the fetch
+(15 minutes of clock skew allowed). So an IMAP folder synced for the first time is still
+counted hour by hour, as it was delivered; a backlog after our own outage counts at
+arrival. Counters are upserts (one statement), so runners counting the same sender at
+once both succeed.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -40,14 +45,23 @@ def thread_key(parsed: ParsedMessage) -> str:
     return f"thread:{parsed.from_addr.lower()}:{subject}"[:998]
 
 
-def message_time(parsed: ParsedMessage, arrived: datetime) -> datetime:
-    """The time a message counts in: its Date header if plausible, else its arrival."""
-    date = parsed.date
-    if date is not None:
-        date = date if date.tzinfo is not None else date.replace(tzinfo=UTC)
-        if arrived - DATE_MAX_AGE <= date <= arrived + DATE_MAX_SKEW:
-            return date
-    return arrived
+def message_time(parsed: ParsedMessage, arrived: datetime, *, source: str = "") -> datetime:
+    """The time a message counts in: its arrival, never its Date header.
+
+    For mail fetched over IMAP (`source` "imap:..."), `arrived` is the fetch; the
+    mailbox server's delivery time (its topmost Received header) counts when plausible.
+    """
+    if not source.startswith("imap"):
+        return arrived
+    stamp = (parsed.header("Received") or "").rpartition(";")[2].strip()
+    try:
+        delivered = parsedate_to_datetime(stamp) if stamp else None
+    except (TypeError, ValueError, IndexError):
+        delivered = None
+    if delivered is None or delivered.tzinfo is None:
+        return arrived
+    ok = arrived - DATE_MAX_AGE <= delivered <= arrived + DATE_MAX_SKEW
+    return delivered if ok else arrived
 
 
 def bump(session: Session, key: str, at: datetime) -> int:
@@ -78,13 +92,14 @@ def check_rate(
     config: Config,
     now: datetime,
     received_at: datetime | None = None,
+    source: str = "",
 ) -> ScreenVerdict | None:
     """Count this message against its sender and thread; a loop past either limit.
 
     The hour is that of `message_time`, with `received_at` (else `now`) as the arrival.
     """
     limits = config.screen
-    at = message_time(parsed, received_at or now)
+    at = message_time(parsed, received_at or now, source=source)
     hour = f"the hour from {at.astimezone(UTC):%Y-%m-%d %H}:00 UTC"
     sender = parsed.from_addr.lower() or "(no sender)"
     per_sender = bump(session, f"sender:{sender}", at)
@@ -109,7 +124,7 @@ def prune_rates(
 ) -> int:
     """Delete counters older than `keep`; returns how many went.
 
-    Messages count in the hour of their Date, up to `DATE_MAX_AGE` back, so a counter
+    IMAP mail counts in the hour it was delivered, up to `DATE_MAX_AGE` back, so a counter
     is kept that long (and a day more) while a backlog may still add to it.
     """
     old = session.exec(select(SenderRate).where(col(SenderRate.window_start) < now - keep)).all()

@@ -11,15 +11,18 @@ drafting, each message passes a short list of named checks, most specific first:
                  `Precedence: bulk/junk/auto_reply`, an "Automatic reply:" subject
                  prefix, and read receipts (`message/disposition-notification`);
 3. list        — `List-Id` or `Precedence: list`;
-4. system_sender — MAILER-DAEMON, postmaster, noreply, or a null Return-Path;
+4. system_sender — MAILER-DAEMON, postmaster, noreply, a null Return-Path, or a null
+                 envelope sender (`MAIL FROM:<>`, stored at ingest): RFC 5321 reserves
+                 it for delivery reports and RFC 3834 asks auto-responders to use it, so
+                 whatever its From says, such mail is a machine's;
 5. own_mail    — our own outbound mail coming back (our Message-ID or From);
 6. loop        — a per-sender and per-thread hourly rate limit, which stops loops even
                  when every header lies.
 
-The loop counters (`rates.py`) count each message in the hour it was written, so a
-backlog does not look like a flood; a bounce's delivery report is read, and the bounce
-linked to the outbox row it reports on, in `bounces.py`. Both build the `ScreenVerdict`
-of `verdict.py`; the names the pipeline uses are importable from here.
+The loop counters (`rates.py`) count each message in the hour it arrived (a Date header
+is the sender's word, and a flood may date itself an hour apart); a bounce's delivery
+report is read, and the bounce linked to the outbox row it reports on, in `bounces.py`.
+Both build the `ScreenVerdict` of `verdict.py`; the pipeline's names are importable here.
 
 Body text is never a screening signal: a customer who writes "this is an automatic
 reply to your question" is a customer. Each verdict carries a kind and a sentence a rep
@@ -68,25 +71,10 @@ from nlp.types import ParsedMessage
 from storage.models import Message, Outbox
 
 __all__ = [
-    "AUTO_REPLY",
-    "BOUNCE",
-    "BOUNCE_MATCH_WINDOW",
-    "DATE_MAX_AGE",
-    "DATE_MAX_SKEW",
-    "LIST",
-    "LOOP",
-    "OWN_MAIL",
-    "SYSTEM_SENDER",
-    "ScreenVerdict",
-    "bump",
-    "check_rate",
-    "classify",
-    "link_bounce",
-    "message_time",
-    "prune_rates",
-    "screen",
-    "thread_key",
-]
+    "AUTO_REPLY", "BOUNCE", "BOUNCE_MATCH_WINDOW", "DATE_MAX_AGE", "DATE_MAX_SKEW", "LIST",
+    "LOOP", "NULL_SENDER", "OWN_MAIL", "SYSTEM_SENDER", "ScreenVerdict", "bump", "check_rate",
+    "classify", "link_bounce", "message_time", "prune_rates", "screen", "thread_key",
+]  # fmt: skip
 
 # flufl.bounce logs every detector it runs at INFO; the verdict carries what matters.
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
@@ -109,6 +97,7 @@ _SYSTEM_LOCAL = re.compile(
 )
 _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Mail-Autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "auto_reply"}
+NULL_SENDER = "null envelope sender MAIL FROM:<> (delivery report or auto-reply, RFC 5321/3834)"
 
 
 def screen(
@@ -119,21 +108,30 @@ def screen(
     now: datetime,
     raw: bytes | None = None,
     received_at: datetime | None = None,
+    envelope_from: str | None = None,
 ) -> ScreenVerdict | None:
     """The first check that matches, or None for mail a human should answer.
 
-    `received_at` is the message's arrival; if not given, it is taken from the stored
-    row of `raw` when the session holds it, else `now`.
+    `received_at` (the arrival) and `envelope_from` (the SMTP reverse path) are taken,
+    when not given, from the stored row of `raw` when the session holds it.
     """
     tree = _mime_tree(raw) if raw is not None else None
     static = classify(parsed, tree=tree, own_addresses=config.own_addresses())
     if static is not None:
         return static
+    row = _loaded_row(session, raw) if raw is not None else None
+    if envelope_from is None and row is not None:
+        envelope_from = row.envelope_from
+    if envelope_from is not None and envelope_from.strip() in ("<>", ""):
+        return ScreenVerdict(SYSTEM_SENDER, NULL_SENDER)
     if _is_own_message_id(session, parsed.message_id):
         return ScreenVerdict(OWN_MAIL, f"Message-ID {parsed.message_id} is one we sent")
-    if received_at is None and raw is not None:
-        received_at = _loaded_arrival(session, raw)
-    return check_rate(parsed, session=session, config=config, now=now, received_at=received_at)
+    if received_at is None and row is not None:
+        received_at = row.received_at
+    source = row.source if row is not None else ""
+    return check_rate(
+        parsed, session=session, config=config, now=now, received_at=received_at, source=source
+    )
 
 
 def classify(
@@ -283,8 +281,8 @@ def _is_own_message_id(session: Session, message_id: str | None) -> bool:
     return ours is not None
 
 
-def _loaded_arrival(session: Session, raw: bytes) -> datetime | None:
-    """Arrival time of the stored message with these bytes, if the session holds its row.
+def _loaded_row(session: Session, raw: bytes) -> Message | None:
+    """The stored inbound message with these bytes, if the session holds its row.
 
     The pipeline loads the row before screening, so no query is needed; the bytes' hash
     names the row exactly (ingest stores each distinct message once).
@@ -292,5 +290,5 @@ def _loaded_arrival(session: Session, raw: bytes) -> datetime | None:
     digest = hashlib.sha256(raw).hexdigest()
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Message) and obj.sha256 == digest and obj.direction == "inbound":
-            return obj.received_at
+            return obj
     return None

@@ -13,16 +13,24 @@ are tried strongest first and the one that matched is stored on the message:
 
 A subject token is only a hint, not a credential: ticket ids are small sequential
 numbers, other helpdesks write `[#1234]` too, and anyone can guess one. So a token joins
-only mail from someone already on that ticket — the same address as its customer or as
-the sender of any of its inbound mail, or failing that the same company domain (never a
-free-mail domain, where a shared domain says nothing). Ids outside PostgreSQL's integer
-range are never ours. A token passed over is recorded (signal `new:token-ignored` and a
-`thread.token_ignored` audit row), so a rep can still merge by hand.
+only mail from someone already on that ticket, and how fully depends on how sure we are:
 
-Our own outbound messages count: the sender stores each sent reply as an outbound
-`Message`, and a released-but-unsent `Outbox` row is consulted too, so a very quick
-customer reply still finds its ticket. New mail on a ticket marks the draft that was
-waiting for review stale, because it answers a conversation that has moved on.
+- the address of its customer or of any of its inbound mail: it joins (`subject-token`)
+  and the draft under review goes stale;
+- only the same company domain (never free mail, where a shared domain says nothing):
+  a colleague, or someone posing as one. It joins with the mismatch on record
+  (`subject-token:new-sender`, a `thread.new_sender` audit row) and gets its own draft,
+  but the customer's draft under review is left alone: another sender must never change
+  what the customer is about to be told;
+- anyone else: a new ticket, the token passed over on record (`new:token-ignored`, a
+  `thread.token_ignored` audit row) so a rep can still merge by hand. Ids outside
+  PostgreSQL's integer range are never ours.
+
+The sender is the raw From header's address, never one spelled in its display name.
+
+Our own outbound messages count, and so does a released-but-unsent `Outbox` row, so a
+very quick customer reply still finds its ticket. New mail on a ticket otherwise marks
+the draft waiting for review stale: it answers a conversation that has moved on.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from storage.models import Draft, DraftState, Message, Outbox, Ticket, utcnow
 IN_REPLY_TO = "in-reply-to"
 REFERENCES = "references"
 SUBJECT_TOKEN = "subject-token"
+NEW_SENDER = "subject-token:new-sender"
 NEW = "new"
 TOKEN_IGNORED = "new:token-ignored"
 
@@ -49,14 +58,12 @@ MAX_TICKET_ID = 2**31 - 1
 OUT_OF_RANGE = "out of range"
 NOT_A_PARTICIPANT = "sender is not on the ticket"
 # A domain shared with a ticket's participant says nothing on these.
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-        "yahoo.com", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
-        "protonmail.com", "pm.me", "web.de", "mail.com", "fastmail.com", "zoho.com",
-        "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "tutanota.com",
-    }
-)  # fmt: skip
+FREE_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+    "yahoo.com", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
+    "protonmail.com", "pm.me", "web.de", "mail.com", "fastmail.com", "zoho.com",
+    "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "tutanota.com",
+})  # fmt: skip
 # Providers with one domain per country or generic suffix: gmx.de, yahoo.co.uk, hotmail.fr.
 FREE_MAIL_BRANDS = frozenset({"gmx", "yahoo", "hotmail", "outlook", "live", "aol", "yandex"})
 _PENDING = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
@@ -142,14 +149,15 @@ def is_free_mail(domain: str) -> bool:
     return brand in FREE_MAIL_BRANDS and len(labels) <= 2 and all(0 < len(x) <= 3 for x in labels)
 
 
-def is_participant(
+def participation(
     session: Session, ticket: Ticket, sender: str, *, exclude: int | None = None
-) -> bool:
-    """Whether `sender` is on the ticket: same address, or same non-free-mail domain."""
+) -> str | None:
+    """Whether `sender` is on the ticket: `SUBJECT_TOKEN` for a known address,
+    `NEW_SENDER` for a shared non-free-mail domain, None if neither."""
     sender = sender.strip().lower()
     _, at, domain = sender.rpartition("@")
     if not at or not domain:
-        return False
+        return None
     stmt = (
         select(func.lower(col(Message.from_addr)))
         .where(
@@ -165,16 +173,18 @@ def is_participant(
     if ticket.customer_addr:
         known.add(ticket.customer_addr.strip().lower())
     if sender in known:
-        return True
-    return not is_free_mail(domain) and any(a.rpartition("@")[2] == domain for a in known)
+        return SUBJECT_TOKEN
+    if not is_free_mail(domain) and any(a.rpartition("@")[2] == domain for a in known):
+        return NEW_SENDER
+    return None
 
 
 def subject_ticket(
     session: Session, subject: str, sender: str, *, exclude: int | None = None
-) -> tuple[int | None, tuple[IgnoredToken, ...]]:
+) -> TicketMatch:
     """The ticket of the last `[#id]` token whose ticket exists and has `sender` on it.
 
-    Also returns the tokens passed over on the way: out of range, or naming a ticket the
+    Also holds the tokens passed over on the way: out of range, or naming a ticket the
     sender is not on. A token for a ticket that does not exist is simply not ours.
     """
     ignored: list[IgnoredToken] = []
@@ -187,11 +197,12 @@ def subject_ticket(
         ticket = session.get(Ticket, number)
         if ticket is None:
             continue
-        if not is_participant(session, ticket, sender, exclude=exclude):
+        signal = participation(session, ticket, sender, exclude=exclude)
+        if signal is None:
             ignored.append(IgnoredToken(token, NOT_A_PARTICIPANT, number))
             continue
-        return number, tuple(ignored)
-    return None, tuple(ignored)
+        return TicketMatch(number, signal, tuple(ignored))
+    return TicketMatch(None, TOKEN_IGNORED if ignored else NEW, tuple(ignored))
 
 
 def match_ticket(
@@ -205,10 +216,7 @@ def match_ticket(
     found = _newest_reference_ticket(session, parsed.references, exclude=exclude)
     if found is not None:
         return TicketMatch(found, REFERENCES)
-    found, ignored = subject_ticket(session, parsed.subject, parsed.from_addr, exclude=exclude)
-    if found is not None:
-        return TicketMatch(found, SUBJECT_TOKEN, ignored)
-    return TicketMatch(None, TOKEN_IGNORED if ignored else NEW, ignored)
+    return subject_ticket(session, parsed.subject, parsed.from_addr, exclude=exclude)
 
 
 def find_ticket(
@@ -230,7 +238,7 @@ def assign_ticket(
         signal = TOKEN_IGNORED if match.ignored else NEW
         ticket = Ticket(
             subject=parsed.subject,
-            customer_addr=parsed.from_addr or message.envelope_from,
+            customer_addr=parsed.from_addr or (message.envelope_from or "").strip("<>") or None,
             customer_name=parsed.from_name or None,
             mailbox=message.mailbox,
         )
@@ -241,7 +249,12 @@ def assign_ticket(
         if ticket.status != "open":
             ticket.status = "open"
         session.add(ticket)
-        mark_stale(session, int(ticket.id or 0), by_message=message.id, actor=actor)
+        if signal == NEW_SENDER:
+            details = {"ticket": ticket.id, "customer": ticket.customer_addr}
+            audit(session, actor=actor, action="thread.new_sender", entity_type="message",
+                  entity_id=message.id, details=details)  # fmt: skip
+        else:
+            mark_stale(session, int(ticket.id or 0), by_message=message.id, actor=actor)
     message.ticket_id = ticket.id
     message.thread_signal = signal
     session.add(message)

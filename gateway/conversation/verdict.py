@@ -18,7 +18,8 @@ SYSTEM_SENDER = "system_sender"
 OWN_MAIL = "own_mail"
 LOOP = "loop"
 
-# How far a Date header may precede the message's arrival, or run ahead of it, and count.
+# How far a claimed time (a Date, an IMAP server's Received stamp) may precede our own
+# arrival time, or run ahead of it, and still be believed.
 DATE_MAX_AGE = timedelta(days=7)
 DATE_MAX_SKEW = timedelta(minutes=15)
 

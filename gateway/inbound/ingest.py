@@ -179,7 +179,7 @@ def _message_row(
         "direction": "inbound",
         "source": item.source[:200],
         "mailbox": item.mailbox,
-        "envelope_from": h.clean(item.envelope_from) or None,
+        "envelope_from": _reverse_path(item.envelope_from),
         "envelope_to": [h.clean(r) for r in item.envelope_to],
         "received_at": now,
         "state": MessageState.RECEIVED.value,
@@ -193,6 +193,14 @@ def _message_row(
         "parsed": None,
         **summary,
     }
+
+
+def _reverse_path(envelope_from: str | None) -> str | None:
+    """The SMTP sender as stored: None when unknown (IMAP, files), `<>` for the null
+    reverse path of bounces and auto-replies, which screening must be able to see."""
+    if envelope_from is None:
+        return None
+    return h.clean(envelope_from).strip().strip("<>").strip() or "<>"
 
 
 _EMPTY_SUMMARY: dict[str, Any] = {
@@ -220,11 +228,13 @@ def _facts(raw: bytes) -> tuple[str, str, str | None, dict[str, Any]]:
 def _summary(fields: dict[str, str]) -> dict[str, Any]:
     """Header facts for listing before the full parse runs; never raises."""
     try:
-        name, addr = h.split_address(h.decode_words(fields.get("from", "")))
+        # Addresses come from the raw values; only display names and the subject are
+        # decoded (an encoded word never supplies an address).
+        name, addr = h.split_address(fields.get("from", ""))
         return {
             "from_addr": addr or None,
             "from_name": name or None,
-            "to_addrs": h.split_addresses(h.decode_words(fields.get("to", "")))[:100],
+            "to_addrs": h.split_addresses(fields.get("to", ""))[:100],
             "subject": h.decode_words(fields.get("subject", ""))[:2000] or None,
             "in_reply_to": h.first_msgid(fields.get("in-reply-to")),
             "references": h.message_ids(fields.get("references"))[:100],

@@ -84,19 +84,26 @@ def _envelope_fields(msg: EmailMessage) -> dict[str, Any]:
         "date": date,
         "in_reply_to": h.first_msgid(msg.get("In-Reply-To")),
         "references": tuple(h.message_ids(msg.get("References"))),
-        "headers": tuple(
-            (str(k), h.decoded(msg, k) if _is_text_header(k) else h.clean(str(v), 4000))
-            for k, v in msg.items()
-        ),
+        "headers": tuple(_header(str(k), v) for k, v in msg.raw_items()),
         "content_type": h.clean(msg.get_content_type()),
     }
 
 
-_TEXT_HEADERS = {"subject", "from", "to", "cc", "reply-to", "sender", "comments"}
+_ADDRESS_HEADERS = {"from", "to", "cc", "bcc", "reply-to", "sender", "return-path"}
+_TEXT_HEADERS = {"subject", "comments"}
 
 
-def _is_text_header(name: str) -> bool:
-    return name.lower() in _TEXT_HEADERS
+def _header(name: str, value: Any) -> tuple[str, str]:
+    """A header as kept on the message: address headers re-rendered with quoted names
+    (reading one again yields the sender's real address, never one from a decoded
+    name), text headers decoded, the rest as they came."""
+    raw = h.from_surrogates(value if isinstance(value, str) else str(value))
+    key = name.lower()
+    if key in _ADDRESS_HEADERS and key != "return-path":
+        return name, h.clean(h.rendered_addresses(raw), 4000)
+    if key in _TEXT_HEADERS:
+        return name, h.decode_words(raw)
+    return name, h.clean(raw, 4000)
 
 
 def _with_mailparser(raw: bytes, cap: int, defects: list[str]) -> ParsedMessage:

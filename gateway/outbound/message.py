@@ -5,7 +5,9 @@ read, and tested, apart from claiming, delivering and recording it. Nothing here
 to a relay; `build_message(...).as_bytes()` is exactly what the runner hands to one.
 
 Addresses go on the wire as SMTP can carry them: an internationalised domain as
-punycode, and a non-ASCII local part only over a relay that offers SMTPUTF8 (the
+punycode (IDNA 2008 with UTS #46 mapping, so `straße.de` stays `xn--strae-oqa.de` and
+never becomes someone else's `strasse.de`, as the stdlib's IDNA 2003 codec would have
+it), and a non-ASCII local part only over a relay that offers SMTPUTF8 (the
 message is then serialised with UTF-8 headers; the relay client refuses such a reply
 before MAIL FROM when the relay does not offer it). Message-ID, In-Reply-To and
 References are never RFC 2047-encoded, however long the ids, or mail clients would not
@@ -19,6 +21,8 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+
+import idna
 
 from gateway import headers as h
 from gateway.config import SenderConfig
@@ -85,8 +89,8 @@ def envelope_address(addr: str) -> str:
     if not at or domain.isascii():
         return f"{local}{at}{domain}"
     try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError as exc:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
         raise ValueError(f"{domain!r} is not a valid internationalised domain name") from exc
     return f"{local}@{ascii_domain}"
 

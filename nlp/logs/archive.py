@@ -2,6 +2,10 @@
 
 Split out of nlp.logs.mining so the untrusted-archive handling (caps against gzip/zip bombs,
 nested and encrypted members) lives apart from event finding and template mining.
+
+Every cap here is per log, so the caller also holds a per-message budget
+(`LogSettings.message_budget`) and hands each attachment at most what is left of it:
+fifty capped attachments in one mail must not inflate to a gigabyte between them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ class LogSettings:
     max_log_bytes: int = 20 * 1024 * 1024
     max_compression_ratio: int = 100
     max_evidence_lines: int = 20
+    # All log text one message may produce, decompressed, across its attachments;
+    # None means three logs' worth.
+    max_message_bytes: int | None = None
+
+    @property
+    def message_budget(self) -> int:
+        if self.max_message_bytes is None:
+            return 3 * self.max_log_bytes
+        return self.max_message_bytes
 
 
 @dataclass
@@ -36,6 +49,12 @@ class _Text:
     name: str
     data: bytes
     notes: list[str] = field(default_factory=list)
+    read: int = 0  # bytes decompressed for it, kept or not (a binary member is dropped)
+
+    @property
+    def cost(self) -> int:
+        """What it takes from a byte budget: what was inflated, not only what was kept."""
+        return max(self.read, len(self.data))
 
 
 def is_log_attachment(attachment: Attachment) -> bool:
@@ -100,7 +119,7 @@ def _untar(name: str, data: bytes, settings: LogSettings) -> tuple[list[_Text], 
                     notes.append(f"{label}: skipped, {_human(settings.max_log_bytes)} read already")
                 else:
                     text = _tar_member(archive, info, label, budget, settings)
-                    budget -= len(text.data)
+                    budget -= text.cost
                     texts.append(text)
     except (tarfile.TarError, EOFError, OSError) as exc:
         notes.append(f"{name}: tar archive damaged or cut ({exc})")
@@ -117,7 +136,7 @@ def _tar_member(
         body, note = gunzip(body, budget, s.max_compression_ratio)
         notes.extend([note] if note else [])
     if body and not _mostly_printable(body):
-        return _Text(label, b"", [*notes, "binary member skipped"])
+        return _Text(label, b"", [*notes, "binary member skipped"], read=len(body))
     return _Text(label, body, notes)
 
 
@@ -180,7 +199,7 @@ def _unzip(name: str, data: bytes, settings: LogSettings) -> tuple[list[_Text], 
             continue
         text = _read_member(archive, info, label, budget, settings)
         if text is not None:
-            budget -= len(text.data)
+            budget -= text.cost
             texts.append(text)
     return texts, notes
 
@@ -216,7 +235,7 @@ def _read_member(
         data, note = gunzip(data, budget, s.max_compression_ratio)
         notes.extend([note] if note else [])
     if data and not _mostly_printable(data):
-        return _Text(label, b"", [*notes, "binary member skipped"])
+        return _Text(label, b"", [*notes, "binary member skipped"], read=len(data))
     return _Text(label, data, notes)
 
 

@@ -3,8 +3,11 @@
 Customers attach logs as plain text, `.gz`, `.zip` or `.tar(.gz)`, all untrusted, so
 decoding is streaming and capped twice: by total output bytes and by output/input
 ratio (a 20 KB gzip that inflates to gigabytes stops at the cap with a note). Archive
-members share one byte budget; archives inside archives are skipped, encrypted members
-refused. Nothing here raises on customer data; every problem becomes `LogFinding.note`.
+members share one byte budget, and all the attachments of one message share another
+(`LogSettings.message_budget`): an attachment reached after it ran out is skipped, and
+the finding where it ran out says so. Archives inside archives are skipped, encrypted
+members refused. Nothing here raises on customer data; every problem becomes
+`LogFinding.note`.
 
 Only "interesting" lines are mined (`nlp.logs.events`): errors first; a log with none
 gets a second pass for warnings, slow statements and timeouts, and its finding says so
@@ -17,8 +20,9 @@ for long.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
-from nlp.logs.archive import LogSettings, _decode, _unpack, gunzip, is_log_attachment
+from nlp.logs.archive import LogSettings, _decode, _human, _unpack, gunzip, is_log_attachment
 from nlp.logs.events import (
     _MAX_EVENTS,
     ERROR_KEYWORDS,
@@ -53,17 +57,32 @@ _MAX_TEMPLATES = 20
 def analyse_logs(
     attachments: Sequence[Attachment], settings: LogSettings | None = None
 ) -> list[LogFinding]:
-    """One finding per log (per member for zip archives); never raises on bad input."""
+    """One finding per log (per member for zip archives); never raises on bad input.
+
+    `attachments` are one message's: they share its decompression budget.
+    """
     settings = settings or LogSettings()
     findings: list[LogFinding] = []
+    budget = settings.message_budget
     for attachment in attachments:
         if not is_log_attachment(attachment):
             continue
+        if budget <= 0:
+            note = f"not read: {_budget_note(settings)} by the attachments before it"
+            findings.append(_empty(attachment.name, note))
+            continue
         try:
-            findings.extend(_analyse_attachment(attachment, settings))
+            found, used = _analyse_attachment(attachment, settings, budget)
+            findings.extend(found)
+            budget -= used
         except Exception as exc:  # a last guard: customer data must not break analysis
             findings.append(_empty(attachment.name, f"log analysis failed: {exc!r}"[:300]))
+            budget -= len(attachment.data)
     return findings
+
+
+def _budget_note(settings: LogSettings) -> str:
+    return f"the message's log budget of {_human(settings.message_budget)} was used up"
 
 
 def evidence_text(finding: LogFinding) -> str:
@@ -71,12 +90,20 @@ def evidence_text(finding: LogFinding) -> str:
     return "\n".join(line.text for line in finding.evidence)
 
 
-def _analyse_attachment(attachment: Attachment, settings: LogSettings) -> list[LogFinding]:
-    texts, notes = _unpack(attachment, settings)
+def _analyse_attachment(
+    attachment: Attachment, settings: LogSettings, budget: int
+) -> tuple[list[LogFinding], int]:
+    """The findings of one attachment, and the bytes of text it took from `budget`."""
+    capped = budget <= settings.max_log_bytes
+    unpack = replace(settings, max_log_bytes=budget) if capped else settings
+    texts, notes = _unpack(attachment, unpack)
+    used = sum(t.cost for t in texts)
+    if capped and used >= budget and texts:
+        texts[-1].notes.append(f"{_budget_note(settings)} here")
     findings = [_analyse_text(t.name, _decode(t), t.notes, settings) for t in texts]
     if notes:
         findings.append(_empty(attachment.name, "; ".join(notes)))
-    return findings
+    return findings, used
 
 
 def _analyse_text(name: str, text: str, notes: list[str], settings: LogSettings) -> LogFinding:

@@ -119,7 +119,11 @@ ARRIVAL = datetime(2026, 11, 26, 10, 0, 5, tzinfo=UTC)
 
 
 def backlog_mail(n: int, date: datetime, subject: str) -> bytes:
+    """A mail as an IMAP first sync finds it: our mailbox server stamped its delivery
+    (a minute after it was written) on top."""
+    delivered = format_datetime(date + timedelta(minutes=1))
     return (
+        f"Received: from mx.customer.example by imap.example.com; {delivered}\r\n"
         f"From: Bot Owner <owner@customer.example>\r\nTo: support@example.com\r\n"
         f"Subject: {subject}\r\nMessage-ID: <backlog{n}@customer.example>\r\n"
         f"Date: {format_datetime(date)}\r\n\r\nOur nightly backup of db-{n} fails.\r\n"
@@ -130,7 +134,7 @@ def states_after_one_run(engine: Engine, config: Config, mails: list[bytes]) -> 
     """Ingest `mails` at ARRIVAL (an IMAP first sync, or the queue after an outage) and
     process them all in one go."""
     with freeze_time(ARRIVAL, tick=True):
-        pks = [ingest(engine, raw, source="imap").message_pk for raw in mails]
+        pks = [ingest(engine, raw, source="imap:support").message_pk for raw in mails]
         run_until_idle([AnalysisRunner(config, engine)])
     with Session(engine) as session:
         return [m for pk in pks if (m := session.get(Message, pk)) is not None]
@@ -183,7 +187,7 @@ def test_same_hour_backlog_processed_across_hours_is_still_limited(
     pks: list[int] = []
     with freeze_time(ARRIVAL, tick=True) as clock:
         for part in (mails[:15], mails[15:]):
-            pks += [ingest(engine, raw, source="imap").message_pk for raw in part]
+            pks += [ingest(engine, raw, source="imap:support").message_pk for raw in part]
             run_until_idle([AnalysisRunner(config, engine)])
             clock.move_to(ARRIVAL + timedelta(hours=2))
     with Session(engine) as session:

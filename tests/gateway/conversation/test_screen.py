@@ -347,41 +347,54 @@ def dated(raw: bytes, date: datetime) -> bytes:
 ARRIVED = datetime(2026, 11, 26, 10, 20, tzinfo=UTC)
 
 
+def stamped(raw: bytes, at: datetime) -> bytes:
+    """The mailbox server's Received header on top, as IMAP-fetched mail carries it."""
+    line = f"Received: from mx.example by imap.example.com; {format_datetime(at)}\r\n"
+    return line.encode() + raw
+
+
 @pytest.mark.parametrize(
-    ("date", "counts_at"),
+    "date",
+    [ARRIVED - timedelta(days=3), ARRIVED - timedelta(minutes=5), ARRIVED + timedelta(hours=2)],
+)
+def test_a_message_counts_at_its_arrival_whatever_its_date(date: datetime) -> None:
+    """A sender writes any Date it likes; the loop guard counts when we received it."""
+    parsed = parse_message(dated(mail("a@customer.example", "s", n=1), date))
+    assert message_time(parsed, ARRIVED) == ARRIVED
+    assert message_time(parsed, ARRIVED, source="smtp:203.0.113.9") == ARRIVED
+
+
+@pytest.mark.parametrize(
+    ("delivered", "counts_at"),
     [
         (ARRIVED - timedelta(days=6, hours=23), ARRIVED - timedelta(days=6, hours=23)),
         (ARRIVED + timedelta(minutes=14), ARRIVED + timedelta(minutes=14)),
         (ARRIVED - timedelta(days=7, hours=1), ARRIVED),  # too old to believe
         (ARRIVED + timedelta(minutes=16), ARRIVED),  # from the future
-        (None, ARRIVED),
     ],
 )
-def test_message_counts_in_its_date_hour_when_plausible(
-    date: datetime | None, counts_at: datetime
+def test_imap_mail_counts_at_its_mailbox_delivery_when_plausible(
+    delivered: datetime, counts_at: datetime
 ) -> None:
-    raw = mail("a@customer.example", "s", n=1)
-    parsed = parse_message(dated(raw, date) if date else raw)
-    assert message_time(parsed, ARRIVED) == counts_at
+    parsed = parse_message(stamped(mail("a@customer.example", "s", n=1), delivered))
+    assert message_time(parsed, ARRIVED, source="imap:support") == counts_at
+    assert message_time(parsed, ARRIVED, source="smtp:203.0.113.9") == ARRIVED
 
 
-def test_window_is_the_utc_hour_of_the_date(
+def test_window_is_the_utc_hour_of_the_arrival(
     engine: Engine, make_config: Callable[..., Config]
 ) -> None:
     config = make_config(screen={"max_per_sender_per_hour": 1})
-    india = timezone(timedelta(hours=5, minutes=30))
     # 10:45 +05:30 is 05:15 UTC: the same UTC hour as 05:50 UTC, not the one from 04:30.
-    dates = [
-        datetime(2026, 11, 26, 10, 45, tzinfo=india),
+    arrivals = [
+        datetime(2026, 11, 26, 10, 45, tzinfo=timezone(timedelta(hours=5, minutes=30))),
         datetime(2026, 11, 26, 5, 50, tzinfo=UTC),
     ]
     verdicts = []
-    for i, date in enumerate(dates):
-        parsed = parse_message(dated(mail("x@customer.example", f"s{i}", n=i), date))
+    for i, at in enumerate(arrivals):
+        parsed = parse_message(mail("x@customer.example", f"s{i}", n=i))
         with session_scope(engine) as session:
-            verdicts.append(
-                screen(parsed, session=session, config=config, now=ARRIVED, received_at=ARRIVED)
-            )
+            verdicts.append(screen(parsed, session=session, config=config, now=at, received_at=at))
     assert verdicts[0] is None
     assert verdicts[1] is not None and verdicts[1].kind == LOOP
     assert "2026-11-26 05:00 UTC" in verdicts[1].reason
