@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
+from storage.db import checkpoint_wal, is_transient
 from storage.queue import recover_stale
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,38 @@ def recover(engine: Engine, *, stale_after_seconds: int, max_attempts: int) -> N
 
 
 class RecoveryRunner:
-    """Hands back claims abandoned by dead runners, every `interval` seconds.
+    """Hands back claims abandoned by dead runners, every `interval` seconds, and
+    checkpoints SQLite's write-ahead log every `checkpoint_interval` seconds.
 
     Recovery at start-up alone is not enough: a runner restarted seconds after a crash
-    finds claims that are not yet stale and would never look at them again.
+    finds claims that are not yet stale and would never look at them again. The WAL
+    would otherwise grow for as long as the process runs.
     """
 
     def __init__(
-        self, engine: Engine, *, stale_after_seconds: int, max_attempts: int, interval: float
+        self,
+        engine: Engine,
+        *,
+        stale_after_seconds: int,
+        max_attempts: int,
+        interval: float,
+        checkpoint_interval: float = 3600.0,
     ) -> None:
         self.name = "recovery"
         self.engine = engine
         self.stale_after_seconds = stale_after_seconds
         self.max_attempts = max_attempts
         self.interval = interval
-        self._last = time.monotonic()
+        self.checkpoint_interval = checkpoint_interval
+        self._last = self._checkpointed = time.monotonic()
 
     def run_once(self) -> int:
         now = time.monotonic()
+        if now - self._checkpointed >= self.checkpoint_interval:
+            self._checkpointed = now
+            result = checkpoint_wal(self.engine)
+            if result is not None:
+                log.info("WAL checkpoint: busy=%d, log=%d, copied=%d pages", *result)
         if now - self._last < self.interval:
             return 0
         self._last = now
@@ -69,8 +84,9 @@ class RecoveryRunner:
 def run_until_idle(runners: Sequence[Runner], *, max_rounds: int = 1_000_000) -> int:
     """Run every runner until a full round handles nothing; return items handled."""
     total = 0
+    failures: dict[str, int] = {}
     for _ in range(max_rounds):
-        handled = sum(_safe_run(r) for r in runners)
+        handled = sum(_safe_run(r, failures, time.sleep) for r in runners)
         total += handled
         if handled == 0:
             break
@@ -81,18 +97,34 @@ def run_forever(
     runners: Sequence[Runner], stop: threading.Event, *, poll_interval: float = 1.0
 ) -> None:
     """Run until `stop` is set, sleeping `poll_interval` whenever a round was idle."""
+    failures: dict[str, int] = {}
     while not stop.is_set():
-        handled = sum(_safe_run(r) for r in runners)
+        handled = sum(_safe_run(r, failures, stop.wait) for r in runners)
         if handled == 0:
             stop.wait(poll_interval)
 
 
-def _safe_run(runner: Runner) -> int:
-    # A runner's own code shunts per item; an exception here is an infrastructure
-    # problem (database gone). Log it, back off a little, and keep the loop alive.
+# Back-off after a runner fails: 0.5 s, doubling with each failure in a row, up to 30 s.
+FAILURE_BACKOFF = 0.5
+FAILURE_BACKOFF_MAX = 30.0
+
+
+def _safe_run(runner: Runner, failures: dict[str, int], sleep: Callable[[float], object]) -> int:
+    # A runner's own code shunts or retries per item; an exception here is an
+    # infrastructure problem (database locked, full or gone). Log it, back off more
+    # with every failure in a row, and keep the loop alive.
     try:
-        return runner.run_once()
-    except Exception:
-        log.exception("runner %s failed; will retry", runner.name)
-        time.sleep(0.5)
+        handled = runner.run_once()
+    except Exception as exc:
+        n = failures[runner.name] = failures.get(runner.name, 0) + 1
+        delay = min(FAILURE_BACKOFF * 2 ** (n - 1), FAILURE_BACKOFF_MAX)
+        if is_transient(exc):
+            log.warning(
+                "runner %s: temporary failure (%s); retry in %.1f s", runner.name, exc, delay
+            )
+        else:
+            log.exception("runner %s failed; will retry in %.1f s", runner.name, delay)
+        sleep(delay)
         return 0
+    failures.pop(runner.name, None)
+    return handled

@@ -6,6 +6,7 @@ Each process opens its own engine; an SQLite connection is never shared across t
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -62,6 +65,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # pysqlite's implicit transactions would defer BEGIN; take the write lock at
         # BEGIN so two writers serialise cleanly instead of failing on upgrade.
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "handle_error", _sqlite_readonly_is_disconnect)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
 
@@ -78,6 +82,84 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_readonly_is_disconnect(context: ExceptionContext) -> None:
+    """A connection opened while the file was read-only stays read-only for good.
+
+    SQLite falls back to a read-only open when it cannot open the file for writing,
+    and that connection never notices write access coming back; pooled, it would
+    fail every write until a restart. Treating the error as a disconnect makes
+    SQLAlchemy drop it and every other pooled connection, so the next try reopens.
+    """
+    orig = context.original_exception
+    if isinstance(orig, sqlite3.OperationalError) and "readonly database" in str(orig):
+        context.is_disconnect = True
+
+
+# sqlite3 messages of conditions that pass: another writer, a full or failing disk, a
+# file that is briefly unwritable. Anything else (no such table, syntax) is a bug.
+_SQLITE_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "unable to open database file",
+)
+# PostgreSQL SQLSTATE classes of the same kind: connection (08), transaction rollback
+# such as serialization failures and deadlocks (40), insufficient resources such as a
+# full disk (53), operator intervention such as a restart (57), system I/O (58).
+_PG_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+_OS_TRANSIENT = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EAGAIN}
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether `exc` is a database condition that a later retry can get past.
+
+    Follows SQLAlchemy's wrapped driver error (`.orig`) and explicit causes, so it
+    answers the same for the raw sqlite3/psycopg error and its SQLAlchemy wrapper.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, PoolTimeoutError):
+            return True
+        if isinstance(exc, sqlite3.OperationalError):
+            return any(text in str(exc).lower() for text in _SQLITE_TRANSIENT)
+        sqlstate = getattr(exc, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate.startswith(_PG_TRANSIENT_CLASSES)
+        if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+            return True  # psycopg's connection failures carry no SQLSTATE
+        if isinstance(exc, OSError):
+            return exc.errno in _OS_TRANSIENT
+        orig = getattr(exc, "orig", None)
+        exc = orig if isinstance(orig, BaseException) else exc.__cause__
+    return False
+
+
+def checkpoint_wal(engine: Engine) -> tuple[int, int, int] | None:
+    """Copy SQLite's write-ahead log into the database and truncate it.
+
+    SQLite's automatic checkpoints never shrink the -wal file, and with readers always
+    about they may never catch up with it either; a periodic TRUNCATE bounds it.
+    Returns SQLite's (busy, log pages, checkpointed pages), or None for other databases.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    raw = engine.raw_connection()
+    try:
+        # Not through SQLAlchemy: its BEGIN would hold a transaction open, and a
+        # checkpoint cannot truncate the log under its own connection's transaction.
+        cursor = raw.cursor()
+        row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else None
 
 
 def init_db(engine: Engine) -> None:

@@ -6,6 +6,9 @@ on one database, SQLite or PostgreSQL; on PostgreSQL the candidates are picked w
 `FOR UPDATE SKIP LOCKED` so concurrent runners take different rows. A claim that is
 never finished (the process died) is handed back after `stale_after`; a row that keeps
 dying is shunted after `max_attempts` so one poisonous message cannot loop forever.
+A temporary failure (a locked or full database) hands the message back with
+`retry_later` instead: it waits out a growing backoff, and is shunted only once it has
+used up `max_attempts`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -50,11 +53,18 @@ def check_transition(old: str, new: str) -> None:
 def claim_messages(
     engine: Engine, *, worker: str, limit: int = 10, from_state: str = MessageState.RECEIVED
 ) -> list[int]:
-    """Claim up to `limit` messages in `from_state` for `worker`; return their ids."""
+    """Claim up to `limit` messages in `from_state` for `worker`; return their ids.
+
+    Unclaimed rows never carry a `claimed_at`, except those `retry_later` handed
+    back: there it is the time before which they are not to be tried again.
+    """
     with session_scope(engine) as session:
         candidates = session.exec(
             select(Message.id)
-            .where(Message.state == from_state)
+            .where(
+                Message.state == from_state,
+                or_(col(Message.claimed_at).is_(None), col(Message.claimed_at) <= utcnow()),
+            )
             .order_by(col(Message.id))
             .limit(limit)
             # PostgreSQL: runners skip rows another runner is claiming instead of queueing
@@ -131,6 +141,51 @@ def shunt(engine: Engine, message_id: int, *, actor: str, reason: str) -> None:
                 entity_id=message_id,
                 details={"reason": reason[:2000]},
             )
+
+
+RETRY_BACKOFF_SECONDS = 30.0
+RETRY_BACKOFF_MAX_SECONDS = 1800.0
+
+
+def retry_backoff(attempts: int) -> timedelta:
+    """30 s after the first failed attempt, doubling, at most half an hour."""
+    seconds = RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, RETRY_BACKOFF_MAX_SECONDS))
+
+
+def retry_later(
+    engine: Engine, message_id: int, *, actor: str, reason: str, max_attempts: int
+) -> str:
+    """After a temporary failure: back to `received` until its backoff has passed, or
+    shunted once its claims have used up `max_attempts`. Returns the new state."""
+    with session_scope(engine) as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return ""
+        if message.state != MessageState.ANALYSING or message.claimed_by != actor:
+            return message.state
+        details = {"reason": reason[:2000], "attempts": message.attempts}
+        if message.attempts >= max_attempts:
+            message.state = MessageState.SHUNTED
+            message.error = f"gave up after {message.attempts} attempts: {reason}"[:10_000]
+            message.claimed_at = None
+            action = "message.shunted"
+        else:
+            message.state = MessageState.RECEIVED
+            message.claimed_at = utcnow() + retry_backoff(message.attempts)
+            details["retry_after"] = message.claimed_at.isoformat()
+            action = "message.retry_later"
+        message.claimed_by = None
+        session.add(message)
+        audit(
+            session,
+            actor=actor,
+            action=action,
+            entity_type="message",
+            entity_id=message_id,
+            details=details,
+        )
+        return message.state
 
 
 def requeue(engine: Engine, message_ids: list[int], *, actor: str) -> int:

@@ -12,6 +12,7 @@ from gateway.config.load import (
     parse_config,
     secret,
 )
+from gateway.config.paths import DEFAULT_KB_DIR, shipped_kb_dir
 from gateway.config.sections import (
     Config,
     DraftConfig,
@@ -30,6 +31,7 @@ from gateway.config.sections import (
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "DEFAULT_KB_DIR",
     "Config",
     "ConfigError",
     "DraftConfig",
@@ -49,4 +51,5 @@ __all__ = [
     "missing_secrets",
     "parse_config",
     "secret",
+    "shipped_kb_dir",
 ]

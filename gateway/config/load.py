@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from gateway.config.paths import with_default_kb
 from gateway.config.sections import (
     Config,
     DraftConfig,
@@ -67,6 +68,10 @@ _CHOICES: dict[tuple[str, str], set[str]] = {
 _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("smtp", "port"): (1, 65535),
     ("smtp", "max_message_size"): (1024, None),
+    ("smtp", "auth_max_failures"): (1, None),
+    ("smtp", "max_connections"): (1, None),
+    ("smtp", "max_connections_per_ip"): (1, None),
+    ("smtp", "max_bytes_in_flight"): (1024, None),
     ("imap", "port"): (1, 65535),
     ("imap", "batch_size"): (1, None),
     ("imap", "poll_interval"): (0.05, None),
@@ -189,12 +194,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
     if dupes:
         raise ConfigError(f"[[imap]] names must be unique: {', '.join(dupes)}")
     kwargs["imap"] = mailboxes
-    config = Config(**kwargs, base_dir=base_dir)
+    config = with_default_kb(Config(**kwargs, base_dir=base_dir))
     smtp = config.smtp
     if bool(smtp.tls_cert) != bool(smtp.tls_key):
         raise ConfigError("[smtp] tls_cert and tls_key must be set together")
     if smtp.require_starttls and not smtp.tls_cert:
         raise ConfigError("[smtp] require_starttls needs tls_cert and tls_key")
+    if smtp.max_bytes_in_flight < smtp.max_message_size:
+        raise ConfigError("[smtp] max_bytes_in_flight must be at least max_message_size")
     if smtp.auth_required and not (smtp.auth_username and smtp.auth_password_env):
         raise ConfigError("[smtp] auth_required needs auth_username and auth_password_env")
     sender = config.sender
@@ -218,7 +225,7 @@ def find_config_path(explicit: str | None) -> Path | None:
 
 def load_config(path: Path | None) -> Config:
     if path is None:
-        return Config(base_dir=Path.cwd())
+        return with_default_kb(Config(base_dir=Path.cwd()))
     try:
         raw = path.read_bytes()
     except OSError as exc:

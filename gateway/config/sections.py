@@ -32,7 +32,14 @@ class SmtpConfig:
     auth_required: bool = False
     auth_username: str = ""
     auth_password_env: str = ""
+    # Failed AUTHs per client address before guesses slow to one a second.
+    auth_max_failures: int = 5
     hostname: str = "supportgate.local"
+    # Open connections, in total and per client address (421 beyond).
+    max_connections: int = 100
+    max_connections_per_ip: int = 20
+    # Bytes of DATA held in memory across all connections (452 beyond).
+    max_bytes_in_flight: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class NlpConfig:
 
 @dataclass(frozen=True)
 class KbConfig:
+    # Loading resolves the default to kb/ beside the file, else the shipped articles.
     dir: str = "kb"
     max_suggestions: int = 3
     # A team's own docs: plain Markdown (no front matter), chunked into passages.

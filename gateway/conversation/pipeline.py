@@ -178,6 +178,26 @@ def process_message(
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
     except Exception as exc:
+        # Imported here so that this branch is the whole of the retry path.
+        from storage.db import is_transient
+        from storage.queue import retry_later
+
+        if is_transient(exc):
+            # The database's fault, not the message's: try again later, and shunt only
+            # once [runner] max_attempts claims have all failed.
+            try:
+                state = retry_later(
+                    ctx.engine,
+                    message_pk,
+                    actor=actor,
+                    reason=f"{type(exc).__name__}: {exc}"[:2000],
+                    max_attempts=ctx.config.runner.max_attempts,
+                )
+            except Exception:
+                # Still claimed: stale-claim recovery hands it back (counting the attempt).
+                state = "left claimed"
+            log.warning("temporary failure for message %s (%s): %s", message_pk, exc, state)
+            return
         log.exception("pipeline failed for message %s", message_pk)
         shunt(
             ctx.engine,

@@ -1,22 +1,21 @@
 """The SMTP front door (aiosmtpd): validate, store durably, then answer 250.
 
 Handlers stay thin: RCPT checks the recipient against the configured list (never an
-open relay: anything else is 550 at RCPT time), DATA hands the bytes to `ingest` in a
+open relay: anything else is 550 at RCPT time; postmaster is always accepted, RFC 5321
+4.5.1) and caps a transaction at 100 recipients, DATA hands the bytes to `ingest` in a
 worker thread so one slow commit does not stall other connections, and only a
 committed ingest earns a 250. A storage error answers 451 so the sending MTA keeps the
-message and retries; the size cap is enforced by aiosmtpd itself with 552.
+message and retries; the size cap is enforced with 552. What a client may cost us
+(connections, AUTH guesses, DATA in memory) is bounded by `session` and `guard`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import logging
-import queue
+import os
 import ssl
-import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,125 +23,40 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.engine import Engine
 
-from gateway.config import Config, ConfigError, SmtpConfig, secret
-from gateway.inbound.ingest import IngestItem, IngestResult, ingest_batch
+from gateway.config import Config, ConfigError, SmtpConfig
+from gateway.inbound.guard import AuthThrottle, ByteBudget, ConnectionLimiter
+from gateway.inbound.ingest import IngestItem
+from gateway.inbound.session import FrontDoorGuard, GuardedSMTP, redact
+from gateway.inbound.writer import GroupCommitWriter, IngestFn
 
 log = logging.getLogger(__name__)
 
-IngestFn = Callable[..., IngestResult]
+# RFC 5321 4.5.3.1.8: a server must accept at least 100 recipients per transaction.
+MAX_RECIPIENTS = 100
 
-
-def redact(addr: str) -> str:
-    """a***@example.com: enough to correlate in logs, not enough to harvest."""
-    local, _, domain = addr.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
+__all__ = ["RecipientPolicy", "make_controller", "redact"]
 
 
 class RecipientPolicy:
-    """Which envelope recipients we accept: exact addresses and whole @domains."""
+    """Which envelope recipients we accept: exact addresses and whole @domains.
+
+    Postmaster, bare or at any domain we receive for, is always accepted (RFC 5321
+    4.5.1 forbids refusing it).
+    """
 
     def __init__(self, recipients: list[str]) -> None:
         self.addresses = {r.lower() for r in recipients if not r.startswith("@")}
         self.domains = {r[1:].lower() for r in recipients if r.startswith("@")}
+        self.own_domains = self.domains | {a.rpartition("@")[2] for a in self.addresses}
 
     def accepts(self, address: str) -> bool:
         addr = address.strip().lower()
-        if addr in self.addresses:
+        if addr in self.addresses or addr == "postmaster":
             return True
-        _, at, domain = addr.rpartition("@")
+        local, at, domain = addr.rpartition("@")
+        if at and local == "postmaster" and domain in self.own_domains:
+            return True
         return bool(at) and domain in self.domains
-
-
-_Job = tuple[IngestItem, asyncio.AbstractEventLoop, "asyncio.Future[IngestResult]"]
-
-
-class GroupCommitWriter:
-    """One writer thread; DATA commands that arrive together share one commit.
-
-    The SMTP loop never blocks on the database: each DATA hands its message to this
-    thread and awaits a future. The thread takes whatever has queued up (up to
-    `max_batch`) and stores it in one transaction, so eight busy connections pay for
-    one fsync instead of eight. Every future resolves only after the commit, so 250
-    still means durable. If a batch fails, its messages are retried one by one so a
-    single poisonous message cannot make its neighbours answer 451.
-    """
-
-    def __init__(self, engine: Engine, *, ingest_fn: IngestFn | None = None, max_batch: int = 64):
-        self.engine = engine
-        self.ingest_fn = ingest_fn
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-        self._thread.start()
-
-    async def submit(self, item: IngestItem) -> IngestResult:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[IngestResult] = loop.create_future()
-        self._queue.put((item, loop, future))
-        return await future
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            batch = [job]
-            stopping = False
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
-            if stopping:
-                return
-
-    def _commit(self, batch: list[_Job]) -> None:
-        try:
-            if self.ingest_fn is not None:
-                results = [self._ingest_one(item) for item, _, _ in batch]
-            else:
-                results = ingest_batch(self.engine, [item for item, _, _ in batch])
-        except Exception as exc:
-            if len(batch) > 1:
-                for job in batch:
-                    self._commit([job])
-                return
-            _, loop, future = batch[0]
-            loop.call_soon_threadsafe(_resolve, future, None, exc)
-            return
-        for (_, loop, future), result in zip(batch, results, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, result, None)
-
-    def _ingest_one(self, item: IngestItem) -> IngestResult:
-        assert self.ingest_fn is not None
-        return self.ingest_fn(
-            self.engine,
-            item.raw,
-            source=item.source,
-            envelope_from=item.envelope_from,
-            envelope_to=list(item.envelope_to),
-        )
-
-
-def _resolve(
-    future: asyncio.Future[IngestResult], result: IngestResult | None, exc: BaseException | None
-) -> None:
-    if future.done():  # the client went away and the DATA task was cancelled
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        assert result is not None
-        future.set_result(result)
 
 
 class IngestHandler:
@@ -161,6 +75,8 @@ class IngestHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
         if not self.policy.accepts(address):
             log.info("rejected recipient %s", redact(address))
             return "550 5.1.1 Recipient not accepted here (relaying denied)"
@@ -188,6 +104,9 @@ class IngestHandler:
         return f"250 2.0.0 Stored as #{result.message_pk}{note}"
 
 
+TEMP_AUTH_FAILURE = "454 4.7.0 Temporary authentication failure"
+
+
 class _Authenticator:
     def __init__(self, username: str, password_env: str) -> None:
         self.username = username
@@ -198,8 +117,14 @@ class _Authenticator:
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        if isinstance(server, GuardedSMTP):
+            server.attempted_login = auth_data.login
+        password = os.environ.get(self.password_env)
+        if not password:  # unset since start-up; never name the variable to a client
+            log.error("[smtp] auth_password_env %s is not set; AUTH fails", self.password_env)
+            return AuthResult(success=False, handled=False, message=TEMP_AUTH_FAILURE)
         ok = hmac.compare_digest(auth_data.login, self.username.encode()) & hmac.compare_digest(
-            auth_data.password, secret(self.password_env).encode()
+            auth_data.password, password.encode()
         )
         # handled=False lets aiosmtpd send the 235/535 reply itself.
         return AuthResult(success=bool(ok), handled=False)
@@ -223,18 +148,28 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+_warned_auth_without_tls = False
+
+
+def _warn_auth_without_tls_once() -> None:
+    global _warned_auth_without_tls
+    if not _warned_auth_without_tls:
+        _warned_auth_without_tls = True
+        log.warning("[smtp] AUTH is required without TLS (allowed on loopback only)")
+
+
 class _Controller(Controller):
+    def __init__(self, handler: IngestHandler, *, guard: FrontDoorGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(handler, **kwargs)
+
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert=no_assert)
         # After the listener is gone: let the writer finish what it already accepted.
         self.handler.writer.stop()
 
     def factory(self) -> SMTP:
-        # AUTH without TLS is only allowed on loopback (checked above); aiosmtpd warns
-        # about it on every connection, which would flood the log.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()
+        return GuardedSMTP(self.handler, guard=self.guard, **self.SMTP_kwargs)
 
 
 def make_controller(
@@ -254,11 +189,26 @@ def make_controller(
     if smtp.auth_required:
         if ctx is None and not _is_loopback(smtp.host):
             raise ConfigError("[smtp] auth_required on a public address needs tls_cert/tls_key")
+        if not os.environ.get(smtp.auth_password_env):
+            raise ConfigError(
+                f"[smtp] auth_required: environment variable {smtp.auth_password_env} "
+                "(auth_password_env) is not set"
+            )
+        if ctx is None:
+            _warn_auth_without_tls_once()
         kwargs["authenticator"] = _Authenticator(smtp.auth_username, smtp.auth_password_env)
         kwargs["auth_required"] = True
         kwargs["auth_require_tls"] = ctx is not None
+    guard = FrontDoorGuard(
+        auth=AuthThrottle(free_failures=smtp.auth_max_failures),
+        connections=ConnectionLimiter(
+            max_total=smtp.max_connections, max_per_ip=smtp.max_connections_per_ip
+        ),
+        data=ByteBudget(smtp.max_bytes_in_flight),
+    )
     return _Controller(
         handler,
+        guard=guard,
         hostname=smtp.host,
         port=smtp.port if port is None else port,
         server_hostname=smtp.hostname,
