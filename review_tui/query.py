@@ -8,7 +8,9 @@ Parsing is pure and raises ValueError with a message the prompt shows as it is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from storage.review import QUEUE_STATES, QueueFilter
 
@@ -115,3 +117,38 @@ def parse_pattern(text: str) -> tuple[str, str]:
     if not value.strip():
         raise ValueError(f"{key}: needs a value")
     return field, value.strip()
+
+
+MAX_ENTITY_CHOICES = 8
+
+
+def pattern_choices(
+    *,
+    intent: str | None,
+    signature: str | None,
+    sender: str,
+    entities: Iterable[Mapping[str, Any]] = (),
+) -> list[tuple[str, str]]:
+    """A row's values as tag patterns to pick from: (pattern, what kind of value it is).
+
+    The signature is offered whole: the queue's bucket column cuts it, so it cannot be
+    read off the screen and typed. Entities are the draft's extracted values (a host, an
+    error code...), at most `MAX_ENTITY_CHOICES` of them, each once.
+    """
+    found: list[tuple[str, str]] = []
+    if intent:
+        found.append((f"intent:{intent}", "intent"))
+    if signature and signature.strip():
+        found.append((f"signature:{signature.strip()}", "failure signature"))
+    domain = sender.rpartition("@")[2].strip().lower() if "@" in sender else ""
+    if domain:
+        found.append((f"domain:{domain}", "sender domain"))
+    seen: set[str] = set()
+    for entity in entities:
+        text = str(entity.get("text", "")).strip()
+        if not text or text.casefold() in seen or len(seen) >= MAX_ENTITY_CHOICES:
+            continue
+        seen.add(text.casefold())
+        kind = str(entity.get("label", "")).lower().replace("_", " ")
+        found.append((f"entity:{text}", kind or "entity"))
+    return found

@@ -1,10 +1,15 @@
-"""Bulk review: every recipient and their message, then a typed count to release.
+"""Bulk review: every recipient and their messages, then a typed count to release.
 
-Bulk is the riskiest act a rep has, so this screen lists each tagged draft with its
-recipient, subject and the start of its personalised body, marks stale drafts and
-drafts with unfilled placeholders as excluded, and releases only when the rep types
-the number of messages that will go out. The typed number is passed to storage, which
-checks it again together with the ops role, inside the release transaction.
+Bulk is the riskiest act a rep has, so this screen lists the tagged drafts grouped by
+the customer they go to ("ada@customer.example — 5 messages"), so that one customer
+about to get several replies shows at a glance; each message can be expanded to its
+full body. Stale drafts and drafts with unfilled placeholders are marked excluded, and
+the release happens only when the rep types the number of messages that will go out.
+The typed number is passed to storage, which checks it again together with the ops
+role, inside the release transaction.
+
+The count field has the focus; up and down move into the list, and a digit typed in
+the list goes back to the count field.
 """
 
 from __future__ import annotations
@@ -13,40 +18,18 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from sqlmodel import Session
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from review_tui.widgets.safe_text import clean, safe_line
+from review_tui.widgets.bulk_groups import BulkGroups
 from storage import review as rv
 
 if TYPE_CHECKING:
     from review_tui.app import ReviewApp
-
-PREVIEW_LINES = 4
-
-
-def candidate_text(c: rv.BulkCandidate) -> Text:
-    out = Text()
-    mark, style = ("✔", "bold green") if c.eligible else ("✘ EXCLUDED", "bold red")
-    out.append(f"{mark} ", style=style)
-    out.append_text(safe_line(f"#{c.ticket_id} {c.to_addr} · {c.subject}", style="bold", limit=160))
-    out.append("\n")
-    if c.via_reply_to:
-        out.append_text(safe_line(f"    to the Reply-To address; the sender was {c.from_addr}"))
-        out.append("\n")
-    for problem in c.problems:
-        out.append_text(safe_line(f"    {problem}", style="red"))
-        out.append("\n")
-    lines = clean(c.body).splitlines()[:PREVIEW_LINES]
-    for line in lines:
-        out.append_text(safe_line(f"    │ {line}", style="dim", limit=150))
-        out.append("\n")
-    return out
 
 
 class BulkReviewScreen(Screen[list[int] | None]):
@@ -82,10 +65,14 @@ class BulkReviewScreen(Screen[list[int] | None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading tagged drafts…", id="bulk-summary", markup=False)
-        with VerticalScroll(id="bulk-list"):
-            yield Static("", id="bulk-items", markup=False)
+        yield BulkGroups(id="bulk-list")
         yield Static("", id="bulk-prompt", markup=False)
-        yield Input(placeholder="number of messages", id="bulk-confirm", disabled=True)
+        yield Input(
+            placeholder="number of messages",
+            id="bulk-confirm",
+            disabled=True,
+            select_on_focus=False,  # a digit typed in the list must add to the field
+        )
         yield Static("", id="bulk-error", classes="error", markup=False)
         yield Footer()
 
@@ -102,25 +89,30 @@ class BulkReviewScreen(Screen[list[int] | None]):
         self.candidates = event.candidates
         settings = self.review.settings
         n, excluded = len(self.eligible), len(self.candidates) - len(self.eligible)
-        summary = f"{len(self.candidates)} tagged · {n} will be released · {excluded} excluded"
+        recipients = len({c.to_addr.casefold() for c in self.eligible})
+        summary = (
+            f"{len(self.candidates)} tagged · {n} will be released to {recipients} "
+            f"{'recipient' if recipients == 1 else 'recipients'} · {excluded} excluded"
+        )
         if n > settings.bulk_ops_threshold:
             role = "you have it" if settings.is_ops else "you do not have it"
             summary += f" · more than {settings.bulk_ops_threshold} needs the ops role ({role})"
         self.query_one("#bulk-summary", Static).update(Text(summary, style="bold"))
-        items = Text()
-        for c in self.candidates:
-            items.append_text(candidate_text(c))
-        self.query_one("#bulk-items", Static).update(items)
+        self.query_one(BulkGroups).show(self.candidates)
         prompt = self.query_one("#bulk-prompt", Static)
         field = self.query_one("#bulk-confirm", Input)
         if n:
             prompt.update(
-                Text(f"Type {n} and press enter to release {n} messages (escape cancels):")
+                Text(
+                    f"Type {n} and press enter to release {n} messages "
+                    "(↑/↓ reads them, enter expands one; escape cancels):"
+                )
             )
             field.disabled = False
             field.focus()
         else:
             prompt.update(Text("Nothing here can be released; fix the excluded drafts first."))
+            self.query_one(BulkGroups).focus()
 
     @on(Input.Submitted, "#bulk-confirm")
     def confirmed(self, event: Input.Submitted) -> None:
@@ -148,6 +140,7 @@ class BulkReviewScreen(Screen[list[int] | None]):
                 confirm_count=typed,
                 ops_roles=settings.ops,
                 bulk_ops_threshold=settings.bulk_ops_threshold,
+                bulk_window_minutes=settings.bulk_window_minutes,
                 expected_versions={c.draft_id: c.version for c in chosen},
             )
         except rv.ReviewError as exc:
@@ -168,6 +161,23 @@ class BulkReviewScreen(Screen[list[int] | None]):
         field.value = ""
         field.focus()
         self.load()
+
+    def on_key(self, event: events.Key) -> None:
+        """Up/down in the count field move into the list; a digit in the list types there."""
+        field = self.query_one("#bulk-confirm", Input)
+        groups = self.query_one(BulkGroups)
+        if field.has_focus and event.key in ("up", "down") and groups.option_count:
+            event.stop()
+            groups.focus()
+        elif (
+            groups.has_focus
+            and not field.disabled
+            and event.character
+            and event.character.isdigit()
+        ):
+            event.stop()
+            field.focus()
+            field.insert_text_at_cursor(event.character)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -13,6 +13,7 @@ search and filter prompts, and tagging).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from rich.text import Text
 from sqlmodel import Session
@@ -24,13 +25,16 @@ from review_tui.query import (
     describe_filter,
     parse_filter,
     parse_pattern,
+    pattern_choices,
     wants_suppressed,
 )
-from review_tui.screens.dialogs import ConfirmScreen, PromptScreen
+from review_tui.screens.dialogs import ConfirmScreen, PickOrTypeScreen, PromptScreen
 from review_tui.screens.queue_acts import QueueActs
 from review_tui.screens.queue_paging import QueuePaging
 from review_tui.widgets.queue_table import QueueTable
+from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
+from storage.models import Draft
 
 __all__ = ["QueueScreen"]
 
@@ -137,17 +141,49 @@ class QueueScreen(QueueActs):
         self.reload()
 
     def action_tag_pattern(self) -> None:
+        """Offer the current row's values as patterns, or a typed one.
+
+        The intent, the whole signature and the sender domain are on the row; the
+        draft's entity values are read by a worker and join the list when they arrive.
+        """
         row = self.current()
-        value = f"intent:{row.intent}" if row and row.intent else ""
-        self.app.push_screen(
-            PromptScreen(
-                "Tag by pattern",
-                "intent:x · signature:x · entity:x · domain:x (within the current filter)",
-                parse_pattern,
-                value=value,
-            ),
-            self._pattern_chosen,
+        found = [] if row is None else self._row_patterns(row)
+        dialog: PickOrTypeScreen[tuple[str, str]] = PickOrTypeScreen(
+            "Tag by pattern (within the current filter)",
+            "or type intent:x · signature:x · entity:x · domain:x (↑ back to the list)",
+            found,
+            parse_pattern,
         )
+        self.app.push_screen(dialog, self._pattern_chosen)
+        if row is not None:
+            self.load_entity_patterns(row, dialog)
+
+    @staticmethod
+    def _row_patterns(
+        row: rv.QueueRow, entities: list[dict[str, Any]] | None = None
+    ) -> list[tuple[str, Text]]:
+        found = pattern_choices(
+            intent=row.intent, signature=row.signature, sender=row.sender, entities=entities or ()
+        )
+        labels = []
+        for pattern, kind in found:
+            label = safe_line(pattern, limit=300)
+            label.append(f"  {kind}", style="dim")
+            labels.append((pattern, label))
+        return labels
+
+    @work(thread=True, exclusive=True, group="queue-pattern-values")
+    def load_entity_patterns(
+        self, row: rv.QueueRow, dialog: PickOrTypeScreen[tuple[str, str]]
+    ) -> None:
+        try:
+            with Session(self.review.reader) as session:
+                draft = session.get(Draft, row.draft_id)
+                entities = list((draft.evidence or {}).get("entities") or []) if draft else []
+        except Exception:  # the row's own values are already offered; typing still works
+            return
+        found = self._row_patterns(row, [e for e in entities if isinstance(e, dict)])
+        dialog.post_message(dialog.MoreChoices(found))
 
     def _pattern_chosen(self, pattern: tuple[str, str] | None) -> None:
         if pattern is not None:
