@@ -43,6 +43,7 @@ class ReviewSettings:
     actor: str
     ops: tuple[str, ...] = ()
     bulk_ops_threshold: int = 20
+    bulk_window_minutes: int = 60
     lease_minutes: int = 15
     refresh_seconds: float = 2.0
     page_size: int = 200

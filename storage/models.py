@@ -59,6 +59,8 @@ class DraftState(StrEnum):
     DRAFTED = "drafted"
     NEEDS_TRIAGE = "needs_triage"
     STALE = "stale"
+    # A newer draft answers the ticket; the text stays on the row, it is just not sendable.
+    SUPERSEDED = "superseded"
     APPROVED = "approved"
     DISCARDED = "discarded"
     SENT = "sent"

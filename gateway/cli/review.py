@@ -4,11 +4,17 @@ The gateway is the composition root: it reads config.toml, then hands the review
 nothing but plain values (database URL, rep name, roles, limits) and one function that
 re-drafts a reply from a KB article with the project's own drafting code. The UI never
 imports the gateway, so either side can change or crash without the other.
+
+The rep's name goes on every release and decides the ops role, so it is the operating
+system account the UI runs under, not `$USER` (which anyone can set). `[review] actor`
+may only repeat that account, or name any rep when run as root.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -85,6 +91,25 @@ def _seed_if_empty(config: Config, count: int) -> str | None:
     return None
 
 
+def os_account() -> str:
+    """The name of the account this process runs as."""
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def rep_identity(config: Config, *, account: str | None = None, uid: int | None = None) -> str:
+    """Who the rep is: the logged-in account; `[review] actor` may name another only as root."""
+    account = account or os_account()
+    named = config.review.actor.strip()
+    if not named or named == account:
+        return account
+    if (os.getuid() if uid is None else uid) == 0:
+        return named
+    raise ValueError(
+        f"[review] actor = {named!r} is not the account you are logged in as ({account}); "
+        "remove it, or open the review as that account"
+    )
+
+
 def cmd_review(args: argparse.Namespace, config: Config) -> int:
     if args.seed < 0:
         print("review: --seed needs a positive number", file=sys.stderr)
@@ -105,12 +130,14 @@ def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
     import review_tui
 
     try:
+        actor = rep_identity(config)
         redraft = build_redrafter(config)
         review_tui.run(
             config.database_url,
-            actor=config.actor,
+            actor=actor,
             ops=list(config.review.ops if ops is None else ops),
             bulk_ops_threshold=config.review.bulk_ops_threshold,
+            bulk_window_minutes=config.review.bulk_window_minutes,
             lease_minutes=config.review.lease_minutes,
             refresh_seconds=config.review.refresh_seconds,
             page_size=config.review.page_size,

@@ -93,6 +93,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("sender", "timeout_seconds"): (0.1, None),
     ("sender", "max_per_minute"): (1, None),
     ("review", "bulk_ops_threshold"): (0, None),
+    ("review", "bulk_window_minutes"): (1, 7 * 24 * 60),
     ("review", "lease_minutes"): (1, None),
     ("review", "refresh_seconds"): (0, None),
     ("review", "page_size"): (1, 10_000),

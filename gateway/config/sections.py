@@ -140,6 +140,8 @@ class ReviewConfig:
     actor: str = ""
     ops: list[str] = field(default_factory=list)
     bulk_ops_threshold: int = 20
+    # The threshold counts a rep's bulk releases over this many minutes, not per batch.
+    bulk_window_minutes: int = 60
     lease_minutes: int = 15
     refresh_seconds: float = 2.0
     page_size: int = 200

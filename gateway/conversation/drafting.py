@@ -6,6 +6,11 @@ findings, the intent and the language carry over, and our released replies are
 passed on so the draft does not repeat what we already said. With `[draft] backend =
 "openai"` a model may write the body instead, but only a body that passes the
 verifier replaces the template's; the brief says what happened either way.
+
+A ticket has one open draft: a new one supersedes the earlier drafts still waiting, so
+a customer who writes twice is answered once. Their text stays on their rows, and the
+new draft's brief says when a rep had edited one. Mail from another sender on the
+ticket never supersedes the customer's draft (see `thread`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlmodel import Session
 
 from gateway import headers as h
 from gateway.conversation.context import Context
+from gateway.conversation.thread import NEW_SENDER
 from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence
 from nlp.drafting.fill import clean_subject
 from nlp.types import (
@@ -26,6 +32,7 @@ from nlp.types import (
     ParsedMessage,
     Suggestion,
 )
+from storage import review as rv
 from storage.audit import audit
 from storage.models import (
     Draft,
@@ -165,6 +172,7 @@ def step_draft(
     )
     session.add(draft)
     session.flush()
+    supersede_earlier(session, message, draft)
     audit(
         session,
         actor="pipeline",
@@ -181,6 +189,39 @@ def step_draft(
         model_version=draft.model_version,
     )
     return draft
+
+
+def supersede_earlier(session: Session, message: Message, draft: Draft) -> None:
+    """Earlier open drafts of the ticket give way to `draft`; edited ones are named in its brief.
+
+    The customer's mail supersedes every waiting draft but those answering another
+    sender; another sender's mail supersedes only that sender's own earlier drafts.
+    """
+    earlier = [
+        d
+        for d, m in rv.open_drafts(session=session, ticket_id=draft.ticket_id)
+        if d.id != draft.id
+        and (m.thread_signal == NEW_SENDER) == (message.thread_signal == NEW_SENDER)
+        and (message.thread_signal != NEW_SENDER or _same(m.from_addr, message.from_addr))
+    ]
+    edited = rv.supersede(session=session, drafts=earlier, by_draft=int(draft.id or 0),
+                          actor="pipeline")  # fmt: skip
+    if not edited:
+        return
+    data = dict(draft.evidence or {})
+    brief = dict(data.get("brief") or {})
+    kept = [
+        f"draft #{e['draft_id']} edited by {e['edited_by']} was superseded: its text is kept"
+        for e in edited
+    ]
+    brief["flags"] = [*(brief.get("flags") or []), *kept]
+    data["brief"], data["superseded_edits"] = brief, edited
+    draft.evidence = data
+    session.add(draft)
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a) and (a or "").casefold() == (b or "").casefold()
 
 
 def model_draft(

@@ -12,7 +12,16 @@ from textual.message import Message
 
 from storage import review as rv
 
-__all__ = ["Changed", "Conflict", "Failed", "Finished", "LeaseChanged", "Loaded", "Saved"]
+__all__ = [
+    "Answered",
+    "Changed",
+    "Conflict",
+    "Failed",
+    "Finished",
+    "LeaseChanged",
+    "Loaded",
+    "Saved",
+]
 
 
 class Loaded(Message, namespace="ticket_screen"):
@@ -64,3 +73,12 @@ class Failed(Message, namespace="ticket_screen"):
         super().__init__()
         self.text = text
         self.reload = reload
+
+
+class Answered(Message, namespace="ticket_screen"):
+    """The release was refused: the ticket was answered after the draft; ask the rep."""
+
+    def __init__(self, error: rv.AlreadyAnswered, version: int) -> None:
+        super().__init__()
+        self.error = error
+        self.version = version

@@ -2,8 +2,9 @@
 
 Each act asks first (a one-key confirmation naming the real recipient, the subject and
 the body's first lines for a release), then runs its storage write in a worker thread
-and reports back through a message; the UI itself never sends mail. Leaving with
-unsaved edits asks first; leaving hands the ticket's lease back.
+and reports back through a message; the UI itself never sends mail. A ticket answered
+after its draft was written asks a second time, by name and time, before a second reply
+goes out. Leaving with unsaved edits asks first; leaving hands the ticket's lease back.
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ __all__ = ["TicketWrites"]
 class TicketWrites(TicketLayout):
     """Release, discard, take over and leave; the write worker the other acts share."""
 
+    # Whether this visit has held the ticket's lease, and who took it since (if anyone):
+    # a lost lease makes the screen read-only and is never quietly taken back.
+    held: bool = False
+    lost_to: str | None = None
+
     def action_release(self) -> None:
         view = self.view
-        if view is None or self._unsaved("releasing"):
+        if view is None or self._read_only("releasing") or self._unsaved("releasing"):
             return
         draft = view.draft
         if self.lease is not None and not self.lease.mine:
@@ -51,24 +57,50 @@ class TicketWrites(TicketLayout):
         )
         self.app.push_screen(ConfirmScreen("Release this reply?", lines), self._release_confirmed)
 
-    def _release_confirmed(self, yes: bool | None) -> None:
+    def _release_confirmed(self, yes: bool | None, *, second_reply: bool = False) -> None:
         if yes and self.view is not None:
-            settings = self.review.settings
-            draft_id, version, to = self.draft_id, self.version, self.view.draft.to_addr
-            self._run(
-                lambda: rv.release(
-                    engine=self.review.engine,
-                    draft_ids=[draft_id],
-                    actor=settings.actor,
-                    from_address=settings.from_address,
-                    expected_versions={draft_id: version},
-                ),
-                f"released reply to {to}",
-                finish=True,
+            self._release(self.draft_id, self.version, self.view.draft.to_addr, second_reply)
+
+    @work(thread=True, group="ticket-write")
+    def _release(self, draft_id: int, version: int, to: str, second_reply: bool) -> None:
+        settings = self.review.settings
+        try:
+            rv.release(
+                engine=self.review.engine,
+                draft_ids=[draft_id],
+                actor=settings.actor,
+                from_address=settings.from_address,
+                expected_versions={draft_id: version},
+                confirm_answered=second_reply,
             )
+        except rv.AlreadyAnswered as exc:
+            self.post_message(events.Answered(exc, version))
+            return
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, rv.ReviewError) else f"failed: {exc}"
+            self.post_message(events.Failed(text, reload=True))
+            return
+        self.post_message(events.Finished(f"released reply to {to}"))
+
+    def on_ticket_screen_answered(self, event: events.Answered) -> None:
+        if self.view is None or event.version != self.version:
+            return
+        lines = [safe_line(str(event.error)), Text("Send this reply as well?")]
+        self.app.push_screen(
+            ConfirmScreen("This ticket was already answered", lines),
+            lambda yes: self._release_confirmed(yes, second_reply=True),
+        )
+
+    def _read_only(self, doing: str) -> bool:
+        if self.lost_to is not None:
+            self.review.say(
+                f"not {doing}: {self.lost_to} holds this ticket now (o takes it back)", error=True
+            )
+            return True
+        return False
 
     def action_discard(self) -> None:
-        if self.view is None:
+        if self.view is None or self._read_only("discarding"):
             return
         self.app.push_screen(
             ConfirmScreen(

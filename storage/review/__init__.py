@@ -31,14 +31,18 @@ from storage.review.edits import (
     _cas_state,
     choose_article,
     discard,
+    open_drafts,
     relabel,
     save_draft,
+    supersede,
 )
 from storage.review.leases import (
     Lease,
     _check_lease,
     acquire_lease,
+    lease_state,
     release_lease,
+    renew_lease,
     take_over,
 )
 from storage.review.queue import (
@@ -49,6 +53,8 @@ from storage.review.queue import (
 )
 from storage.review.release import (
     bulk_candidates,
+    check_answered,
+    check_window,
     count_problems,
     count_suppressed,
     list_problems,
@@ -69,6 +75,7 @@ from storage.review.types import (
     QUEUE_STATES,
     RELEASABLE_STATES,
     SORT_KEYS,
+    AlreadyAnswered,
     BulkCandidate,
     ConfirmationMismatch,
     ConversationItem,
@@ -90,6 +97,7 @@ __all__ = [
     "QUEUE_STATES",
     "RELEASABLE_STATES",
     "SORT_KEYS",
+    "AlreadyAnswered",
     "BulkCandidate",
     "ConfirmationMismatch",
     "ConversationItem",
@@ -111,8 +119,10 @@ __all__ = [
     "count_suppressed",
     "discard",
     "draft_placeholders",
+    "lease_state",
     "list_problems",
     "load_ticket",
+    "open_drafts",
     "page_queue",
     "read_engine",
     "relabel",
@@ -120,11 +130,13 @@ __all__ = [
     "release_lease",
     "release_preview",
     "release_problems",
+    "renew_lease",
     "requeue_shunted",
     "retry_outbox",
     "save_draft",
     "subject_with_token",
     "suggestions_of",
+    "supersede",
     "tag_by_pattern",
     "take_over",
 ]
@@ -147,14 +159,19 @@ def release(
     confirm_count: int | None = None,
     ops_roles: Iterable[str] = (),
     bulk_ops_threshold: int = 20,
+    bulk_window_minutes: int = 60,
     expected_versions: Mapping[int, int] | None = None,
+    confirm_answered: bool = False,
     now: datetime | None = None,
 ) -> ReleaseResult:
     """Approve drafts and enqueue their replies, all in one transaction, or none.
 
-    Bulk needs `confirm_count` equal to the number of drafts, and the ops role above
-    `bulk_ops_threshold`. Any stale, unfilled, leased-by-another or concurrently changed
-    draft aborts the whole release with a ReviewError naming it.
+    Bulk needs `confirm_count` equal to the number of drafts, and the ops role once the
+    actor's bulk releases in the last `bulk_window_minutes`, these included, exceed
+    `bulk_ops_threshold` (so 16 + 14 counts as 30). Any stale, unfilled,
+    leased-by-another or concurrently changed draft aborts the whole release with a
+    ReviewError naming it; so does a ticket answered after its draft was written
+    (`AlreadyAnswered`) unless `confirm_answered` says the rep means a second reply.
     """
     ids = list(dict.fromkeys(int(i) for i in draft_ids))
     if not ids:
@@ -162,31 +179,30 @@ def release(
     if not actor.strip():
         raise ReviewError("a release needs a named rep")
     if bulk:
-        _check_bulk(ids, actor, confirm_count, set(ops_roles), bulk_ops_threshold)
+        _check_bulk(ids, confirm_count)
     elif len(ids) != 1:
         raise ReviewError("release several drafts with bulk=True and a typed confirmation")
     now = now or utcnow()
     bulk_id = uuid.uuid4().hex if bulk else None
     outbox_ids: list[int] = []
     with session_scope(engine) as session:
+        if bulk and actor not in set(ops_roles):
+            window = {"threshold": bulk_ops_threshold, "minutes": bulk_window_minutes}
+            check_window(session=session, count=len(ids), actor=actor, now=now, **window)
         for draft_id in ids:
             expected = (expected_versions or {}).get(draft_id)
-            row = _release_one(session, draft_id, actor, from_address, bulk_id, expected, now)
+            row = _release_one(
+                session, draft_id, actor, from_address, bulk_id, expected, confirm_answered, now
+            )
             outbox_ids.append(row)
     return ReleaseResult(tuple(outbox_ids), bulk_id)
 
 
-def _check_bulk(
-    ids: list[int], actor: str, confirm_count: int | None, ops: set[str], threshold: int
-) -> None:
+def _check_bulk(ids: list[int], confirm_count: int | None) -> None:
     if confirm_count != len(ids):
         raise ConfirmationMismatch(
             f"typed {confirm_count if confirm_count is not None else 'nothing'}, "
             f"but {len(ids)} messages are selected: nothing was released"
-        )
-    if len(ids) > threshold and actor not in ops:
-        raise PermissionDenied(
-            f"releasing {len(ids)} messages at once (more than {threshold}) needs the ops role"
         )
 
 
@@ -197,6 +213,7 @@ def _release_one(
     from_address: str,
     bulk_id: str | None,
     expected_version: int | None,
+    confirm_answered: bool,
     now: datetime,
 ) -> int:
     draft = session.get(Draft, draft_id, populate_existing=True)
@@ -210,6 +227,7 @@ def _release_one(
     if problems:
         raise ReviewError(f"draft {draft_id} cannot be released: {'; '.join(problems)}")
     _check_lease(session, draft.ticket_id, actor, now)
+    answered = check_answered(session=session, draft=draft, confirmed=confirm_answered)
     message = session.get(Message, draft.message_pk)
     _cas_state(session, draft, DraftState.APPROVED, actor)
     subject = subject_with_token(draft.subject, draft.ticket_id)
@@ -241,7 +259,8 @@ def _release_one(
         action="draft.released",
         entity_type="draft",
         entity_id=draft_id,
-        details={"recipient": draft.to_addr, "bulk_id": bulk_id, "outbox_id": outbox.id},
+        details={"recipient": draft.to_addr, "bulk_id": bulk_id, "outbox_id": outbox.id}
+        | ({"after_reply": answered.id} if answered else {}),  # a confirmed second reply
         model_version=draft.model_version,
     )
     return int(outbox.id or 0)

@@ -1,25 +1,40 @@
-"""Changing a draft before release: save, choose another article, relabel, discard.
+"""Changing a draft before release: save, choose another article, relabel, discard,
+and superseding earlier drafts when a newer one answers the ticket.
 
 Each write is a compare-and-set on the draft's version; `_cas_state` is shared with release.
+A superseded draft keeps its text (a rep's edits in it are not lost), it is only no
+longer sendable: one open reply per ticket, so a customer who writes twice gets one answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import Draft, DraftState, LabelCorrection, Message, MessageState, Ticket, utcnow
+from storage.models import (
+    AuditLog,
+    Draft,
+    DraftState,
+    LabelCorrection,
+    Message,
+    MessageState,
+    Ticket,
+    utcnow,
+)
 from storage.review.leases import _check_lease
 from storage.review.ticket import _text_of, draft_placeholders, suggestions_of
 from storage.review.types import OPEN_STATES, ReviewError, VersionConflict
 
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Audit actions that put a rep's words into a draft's body.
+_TEXT_EDITS = ("draft.saved", "draft.article_chosen")
 
 
 # ---------------------------------------------------------------- edits
@@ -214,3 +229,71 @@ def _cas_state(session: Session, draft: Draft, new_state: str, actor: str) -> No
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ReviewError(f"draft {draft.id} was changed by someone else; reload it")
+
+
+# ---------------------------------------------------------------- superseding
+
+
+def open_drafts(*, session: Session, ticket_id: int) -> list[tuple[Draft, Message]]:
+    """The ticket's drafts a rep can still act on, oldest first, each with its message."""
+    rows = session.exec(
+        select(Draft, Message)
+        .join(Message, col(Message.id) == col(Draft.message_pk))
+        .where(col(Draft.ticket_id) == ticket_id, col(Draft.state).in_(OPEN_STATES))
+        .order_by(col(Draft.id))
+    ).all()
+    return [(d, m) for d, m in rows]
+
+
+def supersede(
+    *, session: Session, drafts: Sequence[Draft], by_draft: int, actor: str
+) -> list[dict[str, Any]]:
+    """Mark `drafts` superseded by draft `by_draft`; their text stays on their rows.
+
+    Each is a compare-and-set, so a draft released meanwhile is left as it is (its
+    reply then shows in the ticket, and the newer draft's release asks first). Returns
+    the drafts a rep had edited, as {"draft_id", "edited_by", "version"}.
+    """
+    edited: list[dict[str, Any]] = []
+    for draft in drafts:
+        if draft.id == by_draft or draft.state not in OPEN_STATES:
+            continue
+        result = session.execute(
+            update(Draft)
+            .where(
+                col(Draft.id) == draft.id,
+                col(Draft.version) == draft.version,
+                col(Draft.state) == draft.state,
+            )
+            .values(
+                state=DraftState.SUPERSEDED,
+                version=draft.version + 1,
+                updated_at=utcnow(),
+                updated_by=actor,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        editors = session.exec(
+            select(AuditLog.actor)
+            .where(
+                col(AuditLog.entity_type) == "draft",
+                col(AuditLog.entity_id) == draft.id,
+                col(AuditLog.action).in_(_TEXT_EDITS),
+            )
+            .order_by(col(AuditLog.id))
+        ).all()
+        audit(
+            session,
+            actor=actor,
+            action="draft.superseded",
+            entity_type="draft",
+            entity_id=draft.id,
+            details={"by_draft": by_draft, "from": draft.state, "edited_by": sorted(set(editors))},
+        )
+        if editors:
+            edited.append(
+                {"draft_id": draft.id, "edited_by": editors[-1], "version": draft.version + 1}
+            )
+        session.expire(draft)
+    return edited

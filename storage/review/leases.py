@@ -1,6 +1,10 @@
 """Ticket leases: who is working on a ticket, so two reps do not answer it at once.
 
 Apart from edits because both edits and release check a lease before they write.
+Taking a lease and keeping one are different acts: `acquire_lease` takes a free ticket
+when a rep opens it, while `renew_lease` only extends a lease its holder still has. A
+rep whose ticket was taken over is told so (`Lease.taken_over_by`) and her app cannot
+quietly take it back; only an explicit `take_over` can.
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import Ticket, utcnow
+from storage.models import AuditLog, Ticket, utcnow
 from storage.review.types import LeaseHeld, ReviewError
 
 # ---------------------------------------------------------------- leases
@@ -26,6 +30,8 @@ class Lease:
     holder: str
     expires_at: datetime
     mine: bool
+    # Set when the asking rep held this lease and another rep took it over.
+    taken_over_by: str | None = None
 
 
 def _live_holder(ticket: Ticket, now: datetime) -> str | None:
@@ -63,6 +69,63 @@ def release_lease(*, engine: Engine, ticket_id: int, actor: str) -> bool:
             .values(lease_holder=None, lease_expires_at=None)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_lease(
+    *, engine: Engine, ticket_id: int, actor: str, minutes: int = 15, now: datetime | None = None
+) -> Lease:
+    """Extend `actor`'s own lease; never take one that is no longer hers.
+
+    A compare-and-set on the holder: if another rep took the ticket over (or took it
+    after it lapsed, or took it over and already left), nothing is written and the lease
+    returned has `mine` False and says who took it.
+    """
+    now = now or utcnow()
+    expires = now + timedelta(minutes=minutes)
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Ticket)
+            .where(col(Ticket.id) == ticket_id, col(Ticket.lease_holder) == actor)
+            .values(lease_expires_at=expires)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return Lease(ticket_id, actor, expires, mine=True)
+        return lease_state(session=session, ticket_id=ticket_id, actor=actor, now=now)
+
+
+def lease_state(
+    *, session: Session, ticket_id: int, actor: str, now: datetime | None = None
+) -> Lease:
+    """The lease as `actor` sees it, without changing it.
+
+    `mine` is True only while `actor` is the recorded holder; otherwise `taken_over_by`
+    names the live holder, or else the rep who last took the ticket over from `actor`.
+    """
+    now = now or utcnow()
+    ticket = _ticket(session, ticket_id)
+    expires = ticket.lease_expires_at or now
+    if ticket.lease_holder == actor:
+        return Lease(ticket_id, actor, expires, mine=True)
+    holder = _live_holder(ticket, now)
+    taker = holder or _last_taker(session, ticket_id, actor)
+    return Lease(ticket_id, taker or "", expires, mine=False, taken_over_by=taker)
+
+
+def _last_taker(session: Session, ticket_id: int, previous: str) -> str | None:
+    """Who last took the ticket over, if it was taken from `previous`."""
+    row = session.exec(
+        select(AuditLog)
+        .where(
+            col(AuditLog.action) == "ticket.taken_over",
+            col(AuditLog.entity_type) == "ticket",
+            col(AuditLog.entity_id) == ticket_id,
+        )
+        .order_by(col(AuditLog.id).desc())
+        .limit(1)
+    ).first()
+    if row is not None and (row.details or {}).get("previous_holder") == previous:
+        return row.actor
+    return None
 
 
 def take_over(

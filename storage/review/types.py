@@ -65,6 +65,23 @@ class PermissionDenied(ReviewError):
     """The act needs a role the actor does not have."""
 
 
+class AlreadyAnswered(ReviewError):
+    """The ticket got a released reply after this draft was written: a second one needs a yes."""
+
+    def __init__(
+        self, *, draft_id: int, ticket_id: int, released_by: str, released_at: datetime
+    ) -> None:
+        at = released_at.strftime("%Y-%m-%d %H:%M UTC")
+        super().__init__(
+            f"ticket {ticket_id} was answered by {released_by} at {at}, after draft {draft_id} "
+            "was written: releasing it sends the customer a second reply"
+        )
+        self.draft_id = draft_id
+        self.ticket_id = ticket_id
+        self.released_by = released_by
+        self.released_at = released_at
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
     """What the queue shows; empty fields mean "any"."""

@@ -120,9 +120,11 @@ def test_references_alone_join_and_any_reference_counts(
     assert reply.thread_signal == "references"
 
 
-def test_new_mail_on_a_ticket_marks_the_pending_draft_stale(
+def test_new_mail_on_a_ticket_supersedes_the_pending_draft(
     engine: Engine, make_config: Callable[..., Config]
 ) -> None:
+    """One open draft per ticket: the customer's new mail gets the draft, the earlier
+    one is kept (with any edits) as superseded and can no longer be released."""
     config = make_config()
     first = process(engine, config, customer_mail(1))
     pending = draft_of(engine, int(first.id or 0))
@@ -133,11 +135,12 @@ def test_new_mail_on_a_ticket_marks_the_pending_draft_stale(
     assert follow_up.ticket_id == first.ticket_id
     with Session(engine) as session:
         old = session.get(Draft, pending.id)
-        assert old is not None and old.state == DraftState.STALE
-        assert old.version == pending.version + 1
+        assert old is not None and old.state == DraftState.SUPERSEDED
+        assert old.version == pending.version + 2  # stale on arrival, then superseded
         current = session.exec(
             select(Draft).where(
-                Draft.ticket_id == first.ticket_id, col(Draft.state) != DraftState.STALE
+                Draft.ticket_id == first.ticket_id,
+                col(Draft.state).not_in([DraftState.STALE, DraftState.SUPERSEDED]),
             )
         ).all()
         assert [d.message_pk for d in current] == [follow_up.id]
@@ -222,7 +225,7 @@ def test_token_joins_mail_from_the_customer(
     reply = process(engine, config, customer_mail(2, subject, sender=sender))
     assert reply.ticket_id == first.ticket_id
     assert reply.thread_signal == "subject-token"
-    assert draft_of(engine, int(first.id or 0)).state == DraftState.STALE != pending.state
+    assert draft_of(engine, int(first.id or 0)).state == DraftState.SUPERSEDED != pending.state
     assert token_ignored_audits(engine, int(reply.id or 0)) == []
 
 

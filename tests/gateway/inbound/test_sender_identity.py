@@ -150,4 +150,5 @@ def test_token_from_a_colleague_joins_without_staling_the_customers_draft(
         b"Subject: Backups", f"Subject: Re: [#{alice.ticket_id}] Backups".encode()
     ))  # fmt: skip
     assert again.thread_signal == "subject-token"
-    assert draft_of(engine, alice).state == DraftState.STALE
+    # Her new mail gets the ticket's one open draft; the earlier one is superseded.
+    assert draft_of(engine, alice).state == DraftState.SUPERSEDED
