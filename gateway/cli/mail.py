@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import mailbox
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -84,10 +85,15 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             "ingest: give .eml files, directories or mbox files (or --imap NAME)", file=sys.stderr
         )
         return 2
-    new = dupes = failed = 0
+    new = dupes = failed = refused = 0
     for label, raw in _safe_iter(args.paths):
         if raw is None:
             failed += 1
+            continue
+        reason = not_mail(raw)
+        if reason:
+            print(f"refused: {label}: {reason}", file=sys.stderr)
+            refused += 1
             continue
         try:
             result = ingest(engine, raw, source="file", envelope_from=None)
@@ -99,8 +105,29 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             dupes += 1
         else:
             new += 1
-    print(f"ingested {new} new, {dupes} duplicate, {failed} failed")
-    return 1 if failed else 0
+    tail = f", {refused} refused (not mail)" if refused else ""
+    print(f"ingested {new} new, {dupes} duplicate, {failed} failed{tail}")
+    return 1 if failed or refused else 0
+
+
+_FIELD = re.compile(rb"^[!-9;-~]+:")
+_KNOWN = re.compile(rb"^(?:from|to|date|subject|message-id|received|return-path):", re.I | re.M)
+
+
+def not_mail(raw: bytes) -> str:
+    """Why `raw` is not a mail message ("" when it is one): a file given by mistake (a
+    binary, a README) must not become a ticket with a draft."""
+    head = raw[:65536]
+    if b"\x00" in head[:4096]:
+        return "binary data, not a mail message"
+    text = head.lstrip(b"\r\n")
+    end = min((i for i in (text.find(b"\r\n\r\n"), text.find(b"\n\n")) if i >= 0), default=-1)
+    block = text if end < 0 else text[:end]
+    if not _FIELD.match(block) and not block.startswith(b"From "):
+        return "no header block (a mail starts with header lines such as From: and Subject:)"
+    if not _KNOWN.search(block):
+        return "no From, To, Date, Subject, Message-ID or Received header"
+    return ""
 
 
 def _safe_iter(paths: Sequence[str]) -> Iterator[tuple[str, bytes | None]]:

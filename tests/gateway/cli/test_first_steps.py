@@ -138,3 +138,20 @@ def test_demo_refuses_a_config_whose_kb_is_missing(
     assert main(args) == 1
     assert "[kb] dir: the knowledge-base folder" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+def test_ingest_refuses_files_that_are_not_mail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "q.sqlite3"}"\n')
+    readme = tmp_path / "README.md"
+    readme.write_text("# Notes\n\nNot a mail at all.\n")
+    good = tmp_path / "ok.eml"
+    good.write_bytes(b"From: a@customer.example\r\nSubject: help\r\n\r\nplease help\r\n")
+    code = main(["--config", str(config), "ingest", "/bin/ls", str(readme), str(good)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "ingested 1 new, 0 duplicate, 0 failed, 2 refused (not mail)" in captured.out
+    assert "refused: /bin/ls: binary data" in captured.err
+    assert f"refused: {readme}: no header block" in captured.err
