@@ -54,38 +54,6 @@ def clean_line(line: str) -> str:
     return line
 
 
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-_STOPWORDS: dict[str, frozenset[str]] = {
-    "en": _wordset("the and is are was have with this that not for you our we it please"),
-    "de": _wordset("der die das und ist nicht mit ich wir sie ein eine bitte auf für"),
-    "fr": _wordset("le la les et est pas avec nous vous une des pour merci sur je"),
-    "es": _wordset("el los las y es no con una por para que gracias nosotros del"),
-    "nl": _wordset("de het een en is niet met wij ik voor van dat bedankt graag"),
-}
-_WORD = re.compile(r"[^\W\d_]+")
-_STOPWORD_LANGS: dict[str, tuple[str, ...]] = {}
-for _lang, _words in _STOPWORDS.items():
-    for _w in _words:
-        _STOPWORD_LANGS[_w] = (*_STOPWORD_LANGS.get(_w, ()), _lang)
-
-
-def detect_language(text: str, *, default: str = "en") -> str:
-    """A cheap stopword vote over the first words; `default` when nothing is clear."""
-    votes: dict[str, int] = {}
-    for word in _WORD.findall(text[:2000].lower()):
-        for lang in _STOPWORD_LANGS.get(word, ()):
-            votes[lang] = votes.get(lang, 0) + 1
-    if not votes:
-        return default
-    best = max(votes, key=lambda lang: votes[lang])
-    if votes[best] < 3 or votes[best] <= votes.get(default, 0):
-        return default
-    return best
-
-
 _SKIP_TAGS = frozenset({"style", "script", "head", "title", "xml"})
 _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
