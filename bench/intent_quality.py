@@ -10,6 +10,10 @@ Three sets, each trained and tested in this run for both systems:
 * NLBSE'24 issue types — bug / feature / question on real GitHub issues: macro-F1 per
   repository, then the mean, as the competition scores it.
 
+Why this module is long: each set has its own reader and its own published way of
+scoring, and keeping the three side by side in one script keeps the printed table in
+step with what is computed.
+
 The baseline is TF-IDF (word 1-2 + char 2-5 grams) + LinearSVC trained on all training
 rows. Ours is `nlp.intent.train.train_model` exactly as `supportgate train` runs it (a held-out
 slice is used for the mixing weights and temperature), plus the per-component accuracies
