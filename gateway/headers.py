@@ -16,6 +16,7 @@ only when they are not valid UTF-8.
 from __future__ import annotations
 
 import re
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
@@ -109,7 +110,7 @@ def _decode(value: str) -> str:
 def _decode_run(match: re.Match[str]) -> str:
     try:
         return str(make_header(decode_header(match.group())))
-    except (LookupError, UnicodeError, ValueError, TypeError, AssertionError):
+    except (LookupError, UnicodeError, ValueError, TypeError, AssertionError, HeaderParseError):
         return match.group()
 
 

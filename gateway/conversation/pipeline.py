@@ -32,7 +32,7 @@ from gateway.conversation.thread import assign_ticket, find_ticket
 from gateway.inbound.parse import ParseError, parse_message, summary
 from nlp.types import Analysis, ParsedMessage
 from storage.audit import audit
-from storage.db import session_scope
+from storage.db import is_transient, session_scope
 from storage.models import (
     AnalysisRecord,
     Message,
@@ -41,7 +41,7 @@ from storage.models import (
     Ticket,
     utcnow,
 )
-from storage.queue import claim_messages, set_state, shunt
+from storage.queue import claim_messages, retry_later, set_state, shunt
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,17 @@ class AnalysisRunner:
         ids = claim_messages(
             self.ctx.engine, worker=self.worker, limit=self.ctx.config.runner.batch_size
         )
-        prepared = prepare(self.ctx, ids)
+        try:
+            prepared = prepare(self.ctx, ids)
+        except Exception as exc:
+            if is_transient(exc):
+                # The database's fault, not the messages': the whole batch waits its turn.
+                for message_pk in ids:
+                    hand_back(self.ctx, message_pk, actor=self.worker, exc=exc)
+                return len(ids)
+            # One message's fault must not hold back its neighbours: each on its own.
+            log.warning("preparing the batch failed; one message at a time", exc_info=True)
+            prepared = {}
         for message_pk in ids:
             process_message(
                 self.ctx, message_pk, actor=self.worker, prepared=prepared.get(message_pk)
@@ -178,25 +188,8 @@ def process_message(
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
     except Exception as exc:
-        # Imported here so that this branch is the whole of the retry path.
-        from storage.db import is_transient
-        from storage.queue import retry_later
-
         if is_transient(exc):
-            # The database's fault, not the message's: try again later, and shunt only
-            # once [runner] max_attempts claims have all failed.
-            try:
-                state = retry_later(
-                    ctx.engine,
-                    message_pk,
-                    actor=actor,
-                    reason=f"{type(exc).__name__}: {exc}"[:2000],
-                    max_attempts=ctx.config.runner.max_attempts,
-                )
-            except Exception:
-                # Still claimed: stale-claim recovery hands it back (counting the attempt).
-                state = "left claimed"
-            log.warning("temporary failure for message %s (%s): %s", message_pk, exc, state)
+            hand_back(ctx, message_pk, actor=actor, exc=exc)
             return
         log.exception("pipeline failed for message %s", message_pk)
         shunt(
@@ -205,6 +198,23 @@ def process_message(
             actor=actor,
             reason=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}",
         )
+
+
+def hand_back(ctx: Context, message_pk: int, *, actor: str, exc: Exception) -> None:
+    """After a temporary database failure: try again later, and shunt only once
+    [runner] max_attempts claims have all failed. The message is not at fault."""
+    try:
+        state = retry_later(
+            ctx.engine,
+            message_pk,
+            actor=actor,
+            reason=f"{type(exc).__name__}: {exc}"[:2000],
+            max_attempts=ctx.config.runner.max_attempts,
+        )
+    except Exception:
+        # Still claimed: stale-claim recovery hands it back (counting the attempt).
+        state = "left claimed"
+    log.warning("temporary failure for message %s (%s): %s", message_pk, exc, state)
 
 
 def step_record_parse(session: Session, message: Message, parsed: ParsedMessage) -> None:

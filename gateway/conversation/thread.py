@@ -52,7 +52,7 @@ NEW_SENDER = "subject-token:new-sender"
 NEW = "new"
 TOKEN_IGNORED = "new:token-ignored"
 
-TOKEN = re.compile(r"\[#(\d+)\]")
+TOKEN = re.compile(r"\[#([0-9]+)\]")  # ASCII digits only: `[#١٢]` is a look-alike
 # Ticket ids are PostgreSQL integers; a larger id is not ours (and raises there if looked up).
 MAX_TICKET_ID = 2**31 - 1
 OUT_OF_RANGE = "out of range"

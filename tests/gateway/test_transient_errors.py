@@ -20,14 +20,15 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 import gateway.conversation.pipeline as pipeline
 from gateway.conversation.pipeline import AnalysisRunner
+from gateway.inbound.ingest import ingest
 from gateway.inbound.parse import ParseError
 from gateway.runner import RecoveryRunner, _safe_run
 from storage.db import init_db, is_transient, make_engine
-from storage.models import Message, utcnow
+from storage.models import AuditLog, Message, utcnow
 from tests.gateway.inbound.test_smtp import make_mail
 
 
@@ -209,3 +210,56 @@ def test_recovery_runner_truncates_the_wal(db_path: Path) -> None:
             assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 50
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def raw_read_fails(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """The next errors in the list are raised by the batch's read of the raw bytes."""
+    errors: list[BaseException] = []
+
+    class FailingSession(Session):
+        def exec(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            if errors and "rawmessage" in str(statement).lower():
+                raise errors.pop(0)
+            return super().exec(statement, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "Session", FailingSession)
+    return errors
+
+
+def _all_rows(engine: Engine) -> list[Message]:
+    with Session(engine) as session:
+        return list(session.exec(select(Message).order_by(Message.id)).all())  # type: ignore[arg-type]
+
+
+def test_a_temporary_error_while_preparing_hands_the_whole_batch_back(
+    make_config, engine: Engine, raw_read_fails: list[BaseException]
+) -> None:
+    for n in (1, 2, 3):
+        ingest(engine, make_mail(n), source="test")
+    locked = sqlite3.OperationalError("database is locked")
+    raw_read_fails.append(OperationalError("SELECT rawmessage.data", {}, locked))
+    runner = AnalysisRunner(make_config(kb={"dir": "kb-missing"}), engine)
+    assert runner.run_once() == 3
+    rows = _all_rows(engine)
+    assert [(m.state, m.attempts, m.claimed_by, m.error) for m in rows] == [
+        ("received", 1, None, None)
+    ] * 3
+    assert all(m.claimed_at is not None and m.claimed_at > utcnow() for m in rows)
+    with Session(engine) as session:
+        actions = session.exec(select(AuditLog.action)).all()
+    assert actions.count("message.retry_later") == 3 and "message.shunted" not in actions
+    assert runner.run_once() == 0  # not before the backoff has passed
+    _time_passes(engine)
+    assert runner.run_once() == 3
+    assert [(m.state, m.attempts) for m in _all_rows(engine)] == [("drafted", 2)] * 3
+
+
+def test_any_other_error_while_preparing_falls_back_to_one_message_at_a_time(
+    make_config, engine: Engine, raw_read_fails: list[BaseException]
+) -> None:
+    for n in (1, 2):
+        ingest(engine, make_mail(n), source="test")
+    raw_read_fails.append(ValueError("driver returned nonsense"))
+    assert AnalysisRunner(make_config(kb={"dir": "kb-missing"}), engine).run_once() == 2
+    assert [(m.state, m.attempts) for m in _all_rows(engine)] == [("drafted", 1)] * 2
