@@ -22,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
+from storage.incidents import tables as _incident_tables  # noqa: F401
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -163,7 +164,11 @@ def checkpoint_wal(engine: Engine) -> tuple[int, int, int] | None:
 
 
 def init_db(engine: Engine) -> None:
+    """Create what is missing: new tables whole, new columns of existing tables."""
+    from storage.schema import upgrade
+
     SQLModel.metadata.create_all(engine)
+    upgrade(engine)
 
 
 @contextmanager

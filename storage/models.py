@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -109,6 +109,13 @@ class Message(SQLModel, table=True):
     received_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )
+    # The mail's own time (its Date header, when believable; see gateway.conversation.clock)
+    # for queue age, patterns and incidents. Until the pipeline reads the Date it is the
+    # arrival; `time_note` says why a Date was not believed.
+    written_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    time_note: str | None = Field(default=None, sa_column=Column(Text))
     state: str = Field(default=MessageState.RECEIVED, max_length=32, index=True)
     attempts: int = 0
     claimed_by: str | None = Field(default=None, max_length=200)
@@ -121,6 +128,12 @@ class Message(SQLModel, table=True):
     thread_signal: str | None = Field(default=None, max_length=200)
     # Parse summary kept for export/UI without re-parsing: body text, attachments, defects.
     parsed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+@event.listens_for(Message, "before_insert")
+def _written_defaults_to_arrival(_mapper: Any, _conn: Any, target: Message) -> None:
+    if target.written_at is None:
+        target.written_at = target.received_at
 
 
 class Ticket(SQLModel, table=True):

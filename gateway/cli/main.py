@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "gateway.cli.model",
     "gateway.cli.review",
     "gateway.cli.patterns",
+    "gateway.cli.incidents",
 )
 
 

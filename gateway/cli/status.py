@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +40,27 @@ def collect_status(engine: Engine) -> dict[str, Any]:
         )
         drafts = dict(session.exec(select(Draft.state, func.count()).group_by(Draft.state)).all())
         outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
+        # How long the customer has waited: by the mail's own time, not our arrival.
         oldest = session.exec(
-            select(func.min(Message.received_at)).where(
+            select(func.min(Message.written_at)).where(
                 col(Message.state).in_([MessageState.RECEIVED, MessageState.DRAFTED])
             )
+        ).one()
+        # How far analysis is behind: by arrival.
+        lag_from = session.exec(
+            select(func.min(Message.received_at)).where(Message.state == MessageState.RECEIVED)
         ).one()
         failed = session.exec(
             select(Outbox).where(col(Outbox.state).in_(["failed", "uncertain"])).limit(20)
         ).all()
         mailboxes = session.exec(select(ImapCheckpoint).order_by(col(ImapCheckpoint.mailbox))).all()
-    if isinstance(oldest, datetime) and oldest.tzinfo is None:
-        from datetime import UTC
-
-        oldest = oldest.replace(tzinfo=UTC)
-    age = (utcnow() - oldest).total_seconds() if isinstance(oldest, datetime) else None
+    age, lag = _seconds_since(oldest), _seconds_since(lag_from)
     return {
         "messages": by_state,
         "total": sum(by_state.values()),
         "shunted": by_state.get(MessageState.SHUNTED, 0),
         "oldest_unreviewed_seconds": age,
+        "analysis_lag_seconds": lag,
         "drafts": drafts,
         "outbox": outbox,
         "failed_sends": [
@@ -82,6 +84,14 @@ def collect_status(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _seconds_since(when: Any) -> float | None:
+    if not isinstance(when, datetime):
+        return None
+    if when.tzinfo is None:  # an aggregate over SQLite comes back without its zone
+        when = when.replace(tzinfo=UTC)
+    return (utcnow() - when).total_seconds()
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -102,7 +112,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     print(f"messages: {report['total']}")
     for state in MessageState:
         print(f"  {state.value:<11} {report['messages'].get(state.value, 0)}")
-    print(f"oldest unreviewed: {_age(report['oldest_unreviewed_seconds'])}")
+    print(f"oldest unreviewed: {_age(report['oldest_unreviewed_seconds'])} (since written)")
+    print(f"analysis lag: {_age(report['analysis_lag_seconds'])}")
     print(f"shunted: {report['shunted']}")
     if report["drafts"]:
         print("drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(report["drafts"].items())))

@@ -23,24 +23,14 @@ from sqlmodel import Session
 
 from gateway import headers as h
 from gateway.conversation.context import Context
+from gateway.conversation.incidents import incident_proposal, match_incident
 from gateway.conversation.thread import NEW_SENDER
 from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence
 from nlp.drafting.fill import clean_subject
-from nlp.types import (
-    Analysis,
-    DraftProposal,
-    ParsedMessage,
-    Suggestion,
-)
+from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
 from storage import review as rv
 from storage.audit import audit
-from storage.models import (
-    Draft,
-    DraftState,
-    Message,
-    Ticket,
-    utcnow,
-)
+from storage.models import Draft, DraftState, Message, Ticket, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +137,15 @@ def step_draft(
         thread=thread,
         min_confidence=ctx.config.nlp.abstain_threshold,
     )
+    customer = ticket.customer_addr or parsed.from_addr or ""
+    incident = match_incident(session, ticket, result, customer=customer)
+    if incident is not None:
+        draft_ctx = dataclasses.replace(draft_ctx, incident_declared=True)
     proposal = compose(result, draft_ctx)
-    proposal = model_draft(ctx, parsed, result, thread, proposal, passages)
+    if incident is not None and incident.body is not None:
+        proposal = incident_proposal(proposal, incident)
+    else:
+        proposal = model_draft(ctx, parsed, result, thread, proposal, passages)
     chosen = str(proposal.brief.get("intent") or result.intent)
     if analysis is not None and chosen != result.intent and not proposal.needs_triage:
         # The classifier's best guess, confirmed by retrieval, is what the body answers.

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from gateway.config import Config
+from gateway.conversation.clock import written_at
 from gateway.conversation.context import Context
 from gateway.conversation.drafting import step_draft
 from gateway.conversation.history import thread_context
@@ -33,14 +34,7 @@ from gateway.inbound.parse import ParseError, parse_message, summary
 from nlp.types import Analysis, ParsedMessage
 from storage.audit import audit
 from storage.db import is_transient, session_scope
-from storage.models import (
-    AnalysisRecord,
-    Message,
-    MessageState,
-    RawMessage,
-    Ticket,
-    utcnow,
-)
+from storage.models import AnalysisRecord, Message, MessageState, RawMessage, Ticket, utcnow
 from storage.queue import claim_messages, retry_later, set_state, shunt
 
 log = logging.getLogger(__name__)
@@ -221,6 +215,9 @@ def step_record_parse(session: Session, message: Message, parsed: ParsedMessage)
     message.parsed = summary(parsed)
     message.from_addr = message.from_addr or parsed.from_addr or None
     message.subject = message.subject or parsed.subject or None
+    message.written_at, message.time_note = written_at(
+        parsed, message.received_at, source=message.source
+    )
     session.add(message)
 
 

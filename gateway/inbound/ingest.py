@@ -182,6 +182,7 @@ def _message_row(
         "envelope_from": _reverse_path(item.envelope_from),
         "envelope_to": [h.clean(r) for r in item.envelope_to],
         "received_at": now,
+        "written_at": now,
         "state": MessageState.RECEIVED.value,
         "attempts": 0,
         "claimed_by": None,

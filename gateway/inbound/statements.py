@@ -33,6 +33,7 @@ _MESSAGE_COLUMNS = (
     "envelope_from",
     "envelope_to",
     "received_at",
+    "written_at",
     "state",
     "attempts",
     "claimed_by",

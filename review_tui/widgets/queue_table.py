@@ -173,7 +173,7 @@ class QueueTable(DataTable[Text]):
             "tag": Text("●", style="bold cyan") if row.draft_id in tagged else Text(" "),
             "new": Text("new", style="bold green") if new else Text(""),
             "flags": flags_cell(row),
-            "age": Text(age(row.received_at, now)),
+            "age": Text(age(row.written_at or row.received_at, now)),
             "sender": safe_line(row.sender, limit=60),
             "subject": safe_line(row.subject, limit=120),
             "intent": intent_cell(row),

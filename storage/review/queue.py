@@ -156,7 +156,7 @@ def _apply_filter(stmt: Any, flt: QueueFilter, *, state_index: bool = True) -> A
 
 
 _SORT_COLUMNS: dict[str, Any] = {
-    "age": col(Message.received_at),
+    "age": col(Message.written_at),
     "sender": col(Draft.to_addr),
     "subject": col(Message.subject),
     "intent": col(Draft.intent),

@@ -32,7 +32,7 @@ def load_ticket(*, session: Session, draft_id: int) -> TicketView:
     thread = session.exec(
         select(Message)
         .where(col(Message.ticket_id) == ticket.id)
-        .order_by(col(Message.received_at), col(Message.id))
+        .order_by(col(Message.written_at), col(Message.id))
     ).all()
     if message not in thread:
         thread = [*thread, message]
@@ -107,7 +107,8 @@ def _conversation_item(message: Message) -> ConversationItem:
     return ConversationItem(
         message_pk=int(message.id or 0),
         direction=message.direction,
-        received_at=message.received_at,
+        # The customer's own time: an imported history reads in the order it was written.
+        received_at=message.written_at or message.received_at,
         sender=message.from_addr or message.envelope_from or "",
         subject=message.subject or "",
         text=_text_of(message),

@@ -114,6 +114,8 @@ class QueueRow:
     mailbox: str | None
     # From the draft's brief: "urgent", "security", and the language when not English.
     flags: tuple[str, ...] = ()
+    # The mail's own time (its Date, when believable): what the age column shows.
+    written_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

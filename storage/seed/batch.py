@@ -92,6 +92,7 @@ def write_batch(
                     "in_reply_to": None,
                     "references": [],
                     "received_at": sc["at"],
+                    "written_at": sc["at"],
                     "state": MessageState.DRAFTED,
                     "attempts": 1,
                     "ticket_id": tid,

@@ -39,6 +39,8 @@ def _message(key: str, **extra: Any) -> dict[str, Any]:
         "references": ["<r1@x>", "<r2@x>"],
         # An offset other than UTC: stored as the same instant.
         "received_at": datetime(2026, 11, 27, 4, 5, 6, 789, tzinfo=timezone(timedelta(hours=2))),
+        "written_at": datetime(2026, 11, 26, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+        "time_note": None,
         "state": "received",
         "attempts": 0,
         "claimed_by": None,
