@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from itertools import accumulate
 
+from nlp.logs.records import message_of
 from nlp.text import clean_line
 
 _MAX_EVENTS = 2000
@@ -73,7 +74,7 @@ _CONTINUATION = re.compile(r"^(?:\s+\S|Caused by:|\s*\.\.\. \d+ more)")
 class _Event:
     line: int  # 0-based index of the event's first line
     block: tuple[int, ...]  # 0-based indices of all its lines
-    key: str  # the text that is mined into a template
+    key: str  # the text that is mined into a template: the record's message
 
 
 def find_events(
@@ -108,7 +109,9 @@ def find_events(
             continue
         block, key = _block(lines, i)
         covered = block[-1]
-        key = clean_line(key)[:MAX_LINE_CHARS]
+        # Mined is the record's message, so one failure logged in different formats
+        # gives one template; the level in the prefix has done its work above.
+        key = message_of(clean_line(key))[:MAX_LINE_CHARS]
         if not is_error:
             # A 404 and a 502 line differ in one token and drain would merge them; drain
             # routes by the first token, so a leading reason word keeps them apart.

@@ -11,8 +11,11 @@ members refused. Nothing here raises on customer data; every problem becomes
 
 Only "interesting" lines are mined (`nlp.logs.events`): errors first; a log with none
 gets a second pass for warnings, slow statements and timeouts, and its finding says so
-(`level = "warning"`). The event lines go through drain3 into templates and stable
-signatures (`nlp.logs.templates`). A log made of nothing but errors is mined up to
+(`level = "warning"`). Each event's message (`nlp.logs.records`: the line without its
+timestamp, level, logger and host prefix, or the message field of a JSON or logfmt
+record) goes through drain3 into templates and stable signatures (`nlp.logs.templates`),
+so one failure has one signature whatever format logged it; evidence keeps the lines
+as they were. A log made of nothing but errors is mined up to
 2,000 events and the rest only counted, so one attachment cannot keep the runner busy
 for long.
 """
@@ -48,7 +51,8 @@ __all__ = [
     "signature",
 ]
 
-RULES_VERSION = "log-3"
+# log-4: templates and signatures come from the record's message, not the whole line.
+RULES_VERSION = "log-4"
 
 _MAX_EVIDENCE_BLOCK = 8
 _MAX_TEMPLATES = 20

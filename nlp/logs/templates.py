@@ -25,7 +25,13 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # compact duration is one token; "198 seconds" stays two, as it always is.
     # (?<!\s): a long run of blanks is tried once, not once per blank.
     (r"(?<!\s)\s*\(\s*\d+(?:\.\d+)?\s*[KMGT]i?B\s*\)", "SIZE"),
-    (r"<\d+(?:\.\d+)?\s?(?:ms|msec|secs?|s)\b|\b\d+(?:\.\d+)?(?:ms|msec|secs?|s|mins?)\b", "NUM"),
+    # Go prints a duration in the unit its size calls for: "850µs", "250ms", "1m2.5s".
+    (
+        r"<\d+(?:\.\d+)?\s?(?:ms|msec|secs?|s)\b"
+        r"|\b(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns)){2,4}\b"
+        r"|\b\d+(?:\.\d+)?(?:ms|msec|us|µs|ns|secs?|s|mins?|h|m)\b",
+        "NUM",
+    ),
     # Flag values after = or : ("overlap:false", "ws=null") vary like numbers do. A "no"
     # after a colon starts the failure's own words ("TNS:no listener"), so only "=no".
     # Python and Java spell them True/None/TRUE too.

@@ -6,8 +6,8 @@ log signature, the same failing host or error code. Ordinary traffic shares thes
 tickets must come in a burst that its own history does not explain. For each key we
 form bursts at three time scales (tickets within 90 minutes, 6 hours and a day of each
 other, so a sharp outage and a slow certificate expiry are both seen) and score each
-burst with the Poisson chance of that many tickets in that span given the key's rate
-over the history. Bursts whose tickets overlap merge into one candidate; weak keys (a
+burst with the Poisson chance of that many customers in that span given the key's
+usual share of all tickets (so a busy afternoon is not a burst of everything). Bursts whose tickets overlap merge into one candidate; weak keys (a
 region, a status code, the intent) never start a candidate but bring in tickets of the
 same span that say nothing more specific ("is your API down?").
 
@@ -18,30 +18,15 @@ review UI present the result.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-Key = tuple[str, str]  # (kind, value): ("signature", "3f2a…"), ("ERROR_CODE", "e_upstream")
+from nlp.incidents.keys import FAILURE_INTENTS, STRONG, WEAK, Key, Sighting
 
-STRONG = frozenset(
-    {"signature", "HOSTNAME", "IP", "ERROR_CODE", "EXCEPTION", "K8S_RESOURCE", "CVE", "URL"}
-)
-WEAK = frozenset({"CLOUD_REGION", "HTTP_STATUS", "PRODUCT", "SERVICE", "intent"})
-# Intents that say "something of yours is broken"; the others never join an incident.
-FAILURE_INTENTS = frozenset({"outage_report", "bug_report", "performance", "login_issue"})
 SCALES = (timedelta(minutes=90), timedelta(hours=6), timedelta(hours=24))
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """One inbound mail: its ticket, customer, own time and the keys it names."""
-
-    ticket_id: int
-    customer: str  # the address; a customer is one address, a company may have several
-    at: datetime
-    keys: frozenset[Key] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,30 +57,6 @@ class Candidate:
             f"{len(self.customers)} customers, {len(self.ticket_ids)} tickets "
             f"{self.start:%a %H:%M}–{self.end:%a %H:%M} UTC share {what}"
         )
-
-
-def key_of(label: str, text: str) -> Key | None:
-    """The grouping key of an entity, or None when it identifies nothing shared."""
-    value = " ".join(text.split()).lower()
-    if not value or (label not in STRONG and label not in WEAK):
-        return None
-    return (label, value[:200])
-
-
-def sighting(
-    ticket_id: int,
-    customer: str,
-    at: datetime,
-    entities: Iterable[tuple[str, str]],
-    signatures: Iterable[str],
-    intent: str | None,
-) -> Sighting:
-    """A sighting from what analysis stored for one mail."""
-    keys = {k for label, text in entities if (k := key_of(label, text))}
-    keys |= {("signature", s) for s in signatures if s}
-    if intent:
-        keys.add(("intent", intent))
-    return Sighting(ticket_id, customer, at, frozenset(keys))
 
 
 def poisson_surprise(observed: int, expected: float) -> float:
@@ -138,8 +99,6 @@ def find_candidates(
     before `since` are the history that tells a burst from a key's ordinary rate."""
     if not sightings:
         return []
-    first = min(s.at for s in sightings)
-    history_hours = max((max(s.at for s in sightings) - first).total_seconds() / 3600, 24.0)
     ticket_at: dict[int, datetime] = {}
     ticket_keys: dict[int, set[Key]] = defaultdict(set)
     ticket_customer: dict[int, str] = {}
@@ -148,6 +107,7 @@ def find_candidates(
             ticket_at[s.ticket_id] = s.at
             ticket_customer[s.ticket_id] = s.customer
         ticket_keys[s.ticket_id] |= s.keys
+    traffic = sorted(ticket_at.values())
     by_key: dict[Key, list[int]] = defaultdict(list)
     for tid, keys in ticket_keys.items():
         for key in keys:
@@ -157,7 +117,7 @@ def find_candidates(
         if key[0] not in STRONG:
             continue
         tids.sort(key=lambda t: ticket_at[t])
-        bursts.extend(_bursts(key, tids, ticket_at, ticket_customer, history_hours, since))
+        bursts.extend(_bursts(key, tids, ticket_at, ticket_customer, traffic, since))
     bursts = [
         b
         for b in bursts
@@ -177,7 +137,7 @@ def _bursts(
     tids: list[int],
     ticket_at: dict[int, datetime],
     ticket_customer: dict[int, str],
-    history_hours: float,
+    traffic: list[datetime],
     since: datetime,
 ) -> list[_Burst]:
     """The most surprising burst of `key` per scale that reaches past `since`."""
@@ -189,7 +149,7 @@ def _bursts(
             if tid != -1 and (not run or ticket_at[tid] - ticket_at[run[-1]] <= gap):
                 run.append(tid)
                 continue
-            burst = _score(key, run, ticket_at, ticket_customer, len(tids), history_hours, gap)
+            burst = _score(key, run, ticket_at, ticket_customer, len(tids), traffic, gap)
             if ticket_at[run[-1]] >= since and (
                 best is None or burst.evidence.surprise > best.evidence.surprise
             ):
@@ -206,15 +166,20 @@ def _score(
     ticket_at: dict[int, datetime],
     ticket_customer: dict[int, str],
     total: int,
-    history_hours: float,
+    traffic: list[datetime],
     gap: timedelta,
 ) -> _Burst:
+    """How surprising `run` is: the key's usual share of all tickets, applied to the
+    tickets of the burst's span (so busy afternoons and quiet nights are both fair)."""
     start, end = ticket_at[run[0]], ticket_at[run[-1]]
     customers = {ticket_customer[t] for t in run}
-    span_hours = (end - start).total_seconds() / 3600 + gap.total_seconds() / 3600
-    # The key's rate outside this burst, with half a ticket of prior for unseen keys.
-    rate = (total - len(run) + 0.5) / history_hours
-    expected = rate * span_hours
+    inside = bisect_right(traffic, end + gap / 2) - bisect_left(traffic, start - gap / 2)
+    outside = len(traffic) - inside
+    if outside < len(traffic) / 2:
+        # Most of the history is this "burst": that is the key's ordinary rate.
+        return _Burst(key, set(run), customers, start, end, Evidence(key, len(run), 0.0, 0.0))
+    # The key's share outside this burst, with half a ticket of prior for unseen keys.
+    expected = (total - len(run) + 0.5) / outside * max(inside, len(run))
     evidence = Evidence(key, len(run), expected, poisson_surprise(len(customers), expected))
     return _Burst(key, set(run), customers, start, end, evidence)
 
@@ -286,12 +251,6 @@ def _candidate(
 
 def _strong(keys: Iterable[Key]) -> bool:
     return any(k[0] in STRONG for k in keys)
-
-
-def matches(incident_keys: Iterable[Key], ticket_keys: Iterable[Key]) -> list[Key]:
-    """The strong keys a new ticket shares with a declared incident (its reasons to join)."""
-    strong = {k for k in incident_keys if k[0] in STRONG}
-    return sorted(strong & set(ticket_keys))
 
 
 def split_known(
