@@ -143,6 +143,8 @@ class Analyzer:
             if finding.evidence:
                 found.extend(self._entities(logs.evidence_text(finding), finding.attachment, notes))
         subject = clean_text(parsed.subject or "", max_chars=1000).text
+        # "SSL error connecting to auth.example.com" often names what the body does not.
+        found.extend(self._entities(subject, "subject", notes))
         return _Prepared(
             reply=reply,
             entities=tuple(ent.dedupe(found)[:MAX_ENTITIES]),

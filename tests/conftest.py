@@ -17,6 +17,7 @@ from gateway.config import Config, parse_config
 from storage.db import init_db, make_engine
 from tests.support.dovecot import DovecotMissing
 from tests.support.net import free_port
+from tests.support.prometheus import Prometheus, PrometheusMissing, start_prometheus
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -104,3 +105,20 @@ def _import_spacy_before_any_frozen_clock() -> None:
     """spaCy's config layer (pydantic v1) fails to import under freezegun, and the intent
     model imports spaCy lazily: import it once up front, whichever test runs first."""
     import spacy  # noqa: F401
+
+
+@pytest.fixture
+def prometheus_factory() -> Iterator[Callable[..., Prometheus]]:
+    started: list[Prometheus] = []
+
+    def factory(**options: Any) -> Prometheus:
+        try:
+            server = start_prometheus(**options)
+        except PrometheusMissing as exc:
+            pytest.skip(str(exc))
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()

@@ -22,9 +22,24 @@ LONG_REASON = "Why this module is long:"
 
 # importer prefix → prefixes it must never import (lazily or not).
 FORBIDDEN = {
-    "gateway.inbound": ("gateway.conversation", "gateway.outbound", "gateway.cli"),
-    "gateway.conversation": ("gateway.outbound", "gateway.cli"),
-    "gateway.outbound": ("gateway.conversation", "gateway.cli"),
+    "gateway.inbound": (
+        "gateway.conversation",
+        "gateway.outbound",
+        "gateway.cli",
+        "gateway.metrics",
+    ),
+    "gateway.conversation": ("gateway.outbound", "gateway.cli", "gateway.metrics"),
+    "gateway.outbound": ("gateway.conversation", "gateway.cli", "gateway.metrics"),
+    # Metrics read the queue and Prometheus; only the command line starts them.
+    "gateway.metrics": (
+        "gateway.inbound",
+        "gateway.conversation",
+        "gateway.outbound",
+        "gateway.cli",
+        "gateway.headers",
+        "gateway.runner",
+        "review_tui",
+    ),
     "gateway.config": ("gateway.",),
     "gateway.headers": ("gateway.",),
     "gateway.runner": ("gateway.",),

@@ -58,6 +58,8 @@ def candidates(
                 for n in v.notices
             ],
             "suggested": suggest.get(int(v.incident.id or 0), []),
+            "since": v.incident.started_at or v.incident.declared_at,
+            "until": v.incident.updated_at if v.incident.status == "resolved" else None,
         }
         for v in declared
     ]
@@ -117,10 +119,32 @@ def _actor(config: Config) -> str:
     return rep_identity(config)
 
 
+def listing(config: Config, engine: Engine, *, now: datetime, hours: int) -> dict[str, Any]:
+    """Declared incidents, undeclared candidates, and the metric spikes beside them."""
+    from gateway.metrics.aberrations import metric_spikes
+    from gateway.metrics.beside import pair
+
+    fresh, _suggest, declared = candidates(engine, now=now, hours=hours)
+    spans = [(f"candidate {c.ref}", c.start, c.end) for c in fresh]
+    spans += [(f"incident #{row['id']}", row["since"], row["until"] or now) for row in declared]
+    beside, _alone = pair(metric_spikes(config, now=now, recent=timedelta(hours=hours)), spans)
+    return {"incidents": declared, "candidates": fresh, "metrics": beside}
+
+
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
-    fresh, _suggest, declared = candidates(open_engine(config), now=utcnow(), hours=args.hours)
+    from gateway.metrics.beside import as_json, sparkline_of
+
+    found = listing(config, open_engine(config), now=utcnow(), hours=args.hours)
+    declared, fresh, beside = found["incidents"], found["candidates"], found["metrics"]
     if args.json:
-        out = {"incidents": declared, "candidates": [_candidate_json(c) for c in fresh]}
+        out = {
+            "incidents": [
+                {**row, "since": _iso(row["since"]), "until": _iso(row["until"])}
+                for row in declared
+            ],
+            "candidates": [_candidate_json(c) for c in fresh],
+            "metrics": [as_json(f, hits) for f, hits in beside],
+        }
         print(json.dumps(out, indent=2))
         return 0
     if not fresh and not declared:
@@ -134,7 +158,14 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     for c in fresh:
         print(f"candidate {c.ref}: {c.describe()}")
         print(f"  {sparkline(c.times, start=c.start, end=c.end)}")
+    for finding, hits in beside:
+        print(f"metric beside {', '.join(hits)}: {finding.describe()}")
+        print(f"  {sparkline_of(finding)}")
     return 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def cmd_declare(args: argparse.Namespace, config: Config) -> int:

@@ -1,8 +1,8 @@
 """`supportgate serve` and `supportgate process`: the long-running side of the gateway.
 
-`serve` runs the SMTP front door, one poller per `[[imap]]` and (unless `--no-runners`)
-the runners until SIGTERM/SIGINT, then hands back every claim it still holds;
-`process` runs only the runners, once until idle or until stopped.
+`serve` runs the SMTP front door, one poller per `[[imap]]`, the /metrics endpoint and
+(unless `--no-runners`) the runners until SIGTERM/SIGINT, then hands back every claim it
+still holds; `process` runs only the runners, once until idle or until stopped.
 """
 
 from __future__ import annotations
@@ -66,12 +66,21 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         )
         worker.start()
         threads.append(worker)
+    endpoint = None
+    if config.metrics_endpoint.enabled:
+        from gateway.metrics.exporter import start_endpoint
+
+        endpoint = start_endpoint(config.metrics_endpoint, engine)
+        if endpoint is not None:
+            print(f"supportgate: metrics on {endpoint.url}", flush=True)
     try:
         while not stop.is_set():
             stop.wait(0.5)
     finally:
         if controller is not None:
             controller.stop()
+        if endpoint is not None:
+            endpoint.stop()
         for thread in threads:
             thread.join(timeout=10)
         if runners_thread_alive(threads):

@@ -12,6 +12,7 @@ from gateway.config.load import (
     parse_config,
     secret,
 )
+from gateway.config.metrics import parse_duration
 from gateway.config.paths import DEFAULT_KB_DIR, shipped_kb_dir
 from gateway.config.sections import (
     Config,
@@ -19,6 +20,8 @@ from gateway.config.sections import (
     ImapConfig,
     KbConfig,
     LoggingConfig,
+    MetricConfig,
+    MetricsEndpointConfig,
     NlpConfig,
     ParseConfig,
     ReviewConfig,
@@ -38,6 +41,8 @@ __all__ = [
     "ImapConfig",
     "KbConfig",
     "LoggingConfig",
+    "MetricConfig",
+    "MetricsEndpointConfig",
     "NlpConfig",
     "ParseConfig",
     "ReviewConfig",
@@ -50,6 +55,7 @@ __all__ = [
     "load_config",
     "missing_secrets",
     "parse_config",
+    "parse_duration",
     "secret",
     "shipped_kb_dir",
 ]

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from gateway.config.metrics import metric_problems
 from gateway.config.paths import with_default_kb
 from gateway.config.sections import (
     Config,
@@ -24,6 +25,8 @@ from gateway.config.sections import (
     ImapConfig,
     KbConfig,
     LoggingConfig,
+    MetricConfig,
+    MetricsEndpointConfig,
     NlpConfig,
     ParseConfig,
     ReviewConfig,
@@ -53,6 +56,7 @@ _SECTIONS: dict[str, type] = {
     "sender": SenderConfig,
     "review": ReviewConfig,
     "logging": LoggingConfig,
+    "metrics_endpoint": MetricsEndpointConfig,
 }
 
 _CHOICES: dict[tuple[str, str], set[str]] = {
@@ -100,6 +104,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("draft", "timeout_seconds"): (0.1, 600),
     ("draft", "failures_to_open"): (1, None),
     ("draft", "open_seconds"): (0, None),
+    # 0 = any free port (printed at start).
+    ("metrics_endpoint", "port"): (0, 65535),
 }
 
 
@@ -165,7 +171,7 @@ def _build(cls: type, data: Any, section: str) -> Any:
 
 def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
     """Build a Config from TOML data, raising ConfigError that names the problem."""
-    allowed = set(_SECTIONS) | {"imap"}
+    allowed = set(_SECTIONS) | {"imap", "metrics"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
@@ -195,6 +201,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
     if dupes:
         raise ConfigError(f"[[imap]] names must be unique: {', '.join(dupes)}")
     kwargs["imap"] = mailboxes
+    raw_metrics = data.get("metrics", [])
+    if not isinstance(raw_metrics, list):
+        raise ConfigError("[metrics] must be written as [[metrics]] (a list of queries)")
+    kwargs["metrics"] = [
+        _build(MetricConfig, item, f"metrics #{i + 1}") for i, item in enumerate(raw_metrics)
+    ]
+    if problems := metric_problems(kwargs["metrics"]):
+        raise ConfigError("; ".join(problems))
     config = with_default_kb(Config(**kwargs, base_dir=base_dir))
     smtp = config.smtp
     if bool(smtp.tls_cert) != bool(smtp.tls_key):

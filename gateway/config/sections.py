@@ -148,6 +148,27 @@ class ReviewConfig:
 
 
 @dataclass(frozen=True)
+class MetricConfig:
+    """One `[[metrics]]` table: a PromQL query whose series are checked for spikes."""
+
+    name: str = ""
+    url: str = ""  # the Prometheus server, e.g. http://127.0.0.1:9090
+    query: str = ""
+    # Prometheus durations ("30s", "5m", "1h30m", "7d"): sample spacing and history.
+    step: str = "5m"
+    lookback: str = "7d"
+
+
+@dataclass(frozen=True)
+class MetricsEndpointConfig:
+    """`serve`'s own /metrics for Prometheus to scrape; a busy port only logs a warning."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
 
@@ -166,6 +187,8 @@ class Config:
     sender: SenderConfig = field(default_factory=SenderConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metrics: list[MetricConfig] = field(default_factory=list)
+    metrics_endpoint: MetricsEndpointConfig = field(default_factory=MetricsEndpointConfig)
     # Where relative paths in the file are resolved from.
     base_dir: Path = field(default_factory=Path.cwd)
 

@@ -7,9 +7,10 @@ tickets must come in a burst that its own history does not explain. For each key
 form bursts at three time scales (tickets within 90 minutes, 6 hours and a day of each
 other, so a sharp outage and a slow certificate expiry are both seen) and score each
 burst with the Poisson chance of that many customers in that span given the key's
-usual share of all tickets (so a busy afternoon is not a burst of everything). Bursts whose tickets overlap merge into one candidate; weak keys (a
-region, a status code, the intent) never start a candidate but bring in tickets of the
-same span that say nothing more specific ("is your API down?").
+usual share of all tickets (so a busy afternoon is not a burst of everything).
+Bursts whose tickets overlap merge into one candidate. Weak keys (a region, a status
+code) never start a candidate but bring in tickets of the same span that say nothing
+more specific ("is your API down?"); the intent alone never does.
 
 Pure functions over plain facts (`Sighting`s); storage reads them, the CLI and the
 review UI present the result.
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from nlp.incidents.keys import FAILURE_INTENTS, STRONG, WEAK, Key, Sighting
+from nlp.incidents.keys import FAILURE_INTENTS, SEEDING, STRONG, WEAK, Key, Sighting
 
 SCALES = (timedelta(minutes=90), timedelta(hours=6), timedelta(hours=24))
 
@@ -93,7 +94,7 @@ def find_candidates(
     *,
     since: datetime,
     min_customers: int = 3,
-    min_surprise: float = 4.0,
+    min_surprise: float = 5.0,
 ) -> list[Candidate]:
     """Candidate incidents among tickets first seen at or after `since`; the sightings
     before `since` are the history that tells a burst from a key's ordinary rate."""
@@ -114,7 +115,7 @@ def find_candidates(
             by_key[key].append(tid)
     bursts: list[_Burst] = []
     for key, tids in by_key.items():
-        if key[0] not in STRONG:
+        if key[0] not in SEEDING:
             continue
         tids.sort(key=lambda t: ticket_at[t])
         bursts.extend(_bursts(key, tids, ticket_at, ticket_customer, traffic, since))
@@ -217,7 +218,8 @@ def _candidate(
     tickets: set[int] = set().union(*(b.tickets for b in group))
     start = min(b.start for b in group)
     end = max(b.end for b in group)
-    # Weak keys most of the tickets share bring in quiet tickets of the same span.
+    # Weak keys most of the tickets share, and the symptoms that burst, bring in quiet
+    # tickets of the same span; the intent alone never does (it is too common).
     weak_counts: dict[Key, int] = defaultdict(int)
     for tid in tickets:
         for key in ticket_keys[tid]:
@@ -228,8 +230,10 @@ def _candidate(
         for k, n in weak_counts.items()
         if n * 2 >= len(tickets) and (k[0] != "intent" or k[1] in FAILURE_INTENTS)
     }
+    joining = {k for k in shared_weak if k[0] != "intent"}
+    joining |= {b.key for b in group if b.key[0] == "symptom"}
     slack = timedelta(minutes=30)
-    for key in shared_weak:
+    for key in joining:
         for tid in by_key[key]:
             if start - slack <= ticket_at[tid] <= end + slack and not _strong(ticket_keys[tid]):
                 tickets.add(tid)

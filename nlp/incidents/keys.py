@@ -8,6 +8,7 @@ but it brings quiet tickets ("is your API down?") into a burst that strong keys 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,33 @@ STRONG = frozenset(
     {"signature", "HOSTNAME", "IP", "ERROR_CODE", "EXCEPTION", "K8S_RESOURCE", "CVE", "URL"}
 )
 WEAK = frozenset({"CLOUD_REGION", "HTTP_STATUS", "PRODUCT", "SERVICE", "intent"})
+# A symptom in the customer's words ("certificate has expired", "connection refused"):
+# specific enough to start a candidate when it bursts, too coarse to attach a ticket.
+SEEDING = STRONG | {"symptom"}
 # Intents that say "something of yours is broken"; the others never join an incident.
-FAILURE_INTENTS = frozenset({"outage_report", "bug_report", "performance", "login_issue"})
+FAILURE_INTENTS = frozenset(
+    {"outage_report", "bug_report", "performance", "account_login", "access_permissions"}
+)
+_SYMPTOMS = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "certificate expired": r"certificate (?:has )?expired|expired (?:ssl |tls )?cert"
+        r"|cert_has_expired",
+        "certificate not trusted": r"certificate[_ ]verify[_ ]failed|unable to verify\b"
+        r"|self[- ]signed certificate|certificate (?:is )?not trusted",
+        "tls handshake failure": r"handshake (?:failed|failure|error)|ssl alert|tls error",
+        "connection refused": r"connection refused|econnrefused",
+        "connection reset": r"connection reset|econnreset|broken pipe",
+        "timeout": r"timed out|time-?out|etimedout|deadline exceeded",
+        "name resolution": r"nxdomain|servfail|no such host|could not resolve|name or service",
+        "service unavailable": r"service unavailable|bad gateway|\b50[234]\b|upstream",
+        "down": r"\b(?:is|are|seems?|looks?|went|goes) down\b|\boutage\b|unreachable"
+        r"|not (?:loading|responding)",
+        "rate limited": r"rate[- ]limit|too many requests|\b429\b",
+        "disk full": r"no space left|disk (?:is )?full|quota exceeded on disk",
+        "out of memory": r"out of memory|oomkilled|\boom\b",
+    }.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +73,21 @@ def sighting(
     entities: Iterable[tuple[str, str]],
     signatures: Iterable[str],
     intent: str | None,
+    text: str = "",
 ) -> Sighting:
-    """A sighting from what analysis stored for one mail."""
+    """A sighting from what analysis stored for one mail (`text`: subject and reply)."""
     keys = {k for label, text in entities if (k := key_of(label, text))}
+    keys |= symptoms(text)
     keys |= {("signature", s) for s in signatures if s}
     if intent:
         keys.add(("intent", intent))
     return Sighting(ticket_id, customer, at, frozenset(keys))
+
+
+def symptoms(text: str) -> set[Key]:
+    """The failure symptoms the customer describes in their own words."""
+    text = text[:5000]
+    return {("symptom", name) for name, pattern in _SYMPTOMS.items() if pattern.search(text)}
 
 
 def matches(incident_keys: Iterable[Key], ticket_keys: Iterable[Key]) -> list[Key]:

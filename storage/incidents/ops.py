@@ -21,8 +21,9 @@ from storage.incidents.tables import STATUSES, Incident, IncidentNotice, Inciden
 from storage.models import AnalysisRecord, Message, MessageState, Ticket, utcnow
 from storage.review.types import ReviewError
 
-# (ticket id, customer address, the mail's own time, [(label, text)], [signature], intent)
-MailFacts = tuple[int, str, datetime, list[tuple[str, str]], list[str], str | None]
+# (ticket id, customer address, the mail's own time, [(label, text)], [signature], intent,
+#  subject and the customer's new text)
+MailFacts = tuple[int, str, datetime, list[tuple[str, str]], list[str], str | None, str]
 _SKIPPED = (MessageState.SUPPRESSED, MessageState.SHUNTED)
 
 
@@ -37,6 +38,8 @@ def mail_facts(session: Session, *, since: datetime) -> list[MailFacts]:
             col(AnalysisRecord.entities),
             col(AnalysisRecord.log_findings),
             col(AnalysisRecord.intent),
+            col(Message.subject),
+            col(AnalysisRecord.reply_text),
         )
         .join(AnalysisRecord, col(AnalysisRecord.message_pk) == col(Message.id), isouter=True)
         .where(
@@ -47,14 +50,17 @@ def mail_facts(session: Session, *, since: datetime) -> list[MailFacts]:
         )
     ).all()
     out: list[MailFacts] = []
-    for tid, sender, written, received, entities, findings, intent in rows:
+    for tid, sender, written, received, entities, findings, intent, subject, text in rows:
         pairs = [
             (str(e.get("label", "")), str(e.get("text", "")))
             for e in entities or []
             if isinstance(e, dict)
         ]
         sigs = [str(f["signature"]) for f in findings or [] if f.get("signature")]
-        out.append((int(tid), (sender or "").lower(), written or received, pairs, sigs, intent))
+        words = f"{subject or ''}\n{(text or '')[:4000]}"
+        out.append(
+            (int(tid), (sender or "").lower(), written or received, pairs, sigs, intent, words)
+        )
     return out
 
 

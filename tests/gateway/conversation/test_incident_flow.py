@@ -71,8 +71,14 @@ def outage(engine: Engine, make_config: Callable[..., Config]) -> tuple[Config, 
     people = ["ann@alpha.test", "bo@beta.test", "cy@gamma.test", "di@delta.test", "ed@eps.test"]
     for n, sender in enumerate([*people, people[0]]):
         text = WORDING[n % len(WORDING)].format(host=host)
-        raw = mail(sender, sender.split("@")[0].title() + " Smith", f"Outage {n}", text,
-                   start + timedelta(minutes=8 * n), LOG.format(host=host) if n % 2 else "")  # fmt: skip
+        raw = mail(
+            sender,
+            sender.split("@")[0].title() + " Smith",
+            f"Outage {n}",
+            text,
+            start + timedelta(minutes=8 * n),
+            LOG.format(host=host) if n % 2 else "",
+        )
         ingest(engine, raw, source="file")
     run_until_idle([AnalysisRunner(config, engine)])
     return config, now
@@ -91,8 +97,14 @@ def test_outage_becomes_one_notice_per_customer_then_a_resolved_update(
     # The candidate spans the customers' own time, not the import minute.
     assert timedelta(minutes=35) <= cand.end - cand.start <= timedelta(minutes=45)
 
-    iid = ops.declare(engine, title="EU load balancer", actor="ops-ana",
-                      ticket_ids=cand.ticket_ids, keys=cand.keys, started_at=cand.start)  # fmt: skip
+    iid = ops.declare(
+        engine,
+        title="EU load balancer",
+        actor="ops-ana",
+        ticket_ids=cand.ticket_ids,
+        keys=cand.keys,
+        started_at=cand.start,
+    )
     nid = nt.save_notice(engine, iid, body=DEFAULT_BODY, actor="ops-ana", status="identified")
     with Session(engine) as session:
         previews = nt.preview(session, nid)
@@ -105,13 +117,16 @@ def test_outage_becomes_one_notice_per_customer_then_a_resolved_update(
     assert not any(m.problems for m in previews)
 
     with pytest.raises(ConfirmationMismatch):
-        nt.release_notice(engine, nid, actor="ops-ana", confirm_count=6,
-                          from_address=config.sender.from_address)  # fmt: skip
-    sent = nt.release_notice(engine, nid, actor="ops-ana", confirm_count=5,
-                             from_address=config.sender.from_address)  # fmt: skip
+        nt.release_notice(
+            engine, nid, actor="ops-ana", confirm_count=6, from_address=config.sender.from_address
+        )
+    sent = nt.release_notice(
+        engine, nid, actor="ops-ana", confirm_count=5, from_address=config.sender.from_address
+    )
     with pytest.raises(ReviewError):
-        nt.release_notice(engine, nid, actor="ops-ana", confirm_count=5,
-                          from_address=config.sender.from_address)  # fmt: skip
+        nt.release_notice(
+            engine, nid, actor="ops-ana", confirm_count=5, from_address=config.sender.from_address
+        )
     with Session(engine) as session:
         rows = session.exec(select(Outbox).where(col(Outbox.id).in_(sent))).all()
         assert sorted(r.to_addrs[0] for r in rows) == sorted(m.address for m in previews)
@@ -127,8 +142,13 @@ def test_outage_becomes_one_notice_per_customer_then_a_resolved_update(
         assert open_drafts == []  # every ticket of every customer is answered
 
     # A new customer hits the same failure: attached on arrival, drafted with the notice.
-    late = mail("fay@zeta.test", "Fay Jones", "Errors", WORDING[0].format(
-        host="lb-eu-central-1.example-cloud.test"), now - timedelta(minutes=5))  # fmt: skip
+    late = mail(
+        "fay@zeta.test",
+        "Fay Jones",
+        "Errors",
+        WORDING[0].format(host="lb-eu-central-1.example-cloud.test"),
+        now - timedelta(minutes=5),
+    )
     pk = ingest(engine, late, source="file").message_pk
     run_until_idle([AnalysisRunner(config, engine)])
     with Session(engine) as session:
@@ -141,13 +161,19 @@ def test_outage_becomes_one_notice_per_customer_then_a_resolved_update(
 
     # Resolved: the update goes to the five who were told, and the newcomer.
     ops.set_status(engine, iid, "resolved", actor="ops-ana")
-    nid2 = nt.save_notice(engine, iid, body="Hi {first_name|there}, it is fixed ({tickets}).",
-                          actor="ops-ana", status="resolved")  # fmt: skip
+    nid2 = nt.save_notice(
+        engine,
+        iid,
+        body="Hi {first_name|there}, it is fixed ({tickets}).",
+        actor="ops-ana",
+        status="resolved",
+    )
     with Session(engine) as session:
         second = nt.preview(session, nid2)
     assert {m.address for m in second} == {m.address for m in previews} | {"fay@zeta.test"}
-    nt.release_notice(engine, nid2, actor="ops-bo", confirm_count=6,
-                      from_address=config.sender.from_address)  # fmt: skip
+    nt.release_notice(
+        engine, nid2, actor="ops-bo", confirm_count=6, from_address=config.sender.from_address
+    )
     with Session(engine) as session:
         deliveries = session.exec(select(IncidentDelivery)).all()
     assert len(deliveries) == 11
@@ -177,10 +203,12 @@ def test_unknown_placeholder_and_missing_value_are_refused(
     iid = ops.declare(engine, title="x", actor="ops", ticket_ids=cand.ticket_ids)
     with pytest.raises(ReviewError, match="unknown placeholder"):
         nt.save_notice(engine, iid, body="Hi {nmae}", actor="ops", status="investigating")
-    nid = nt.save_notice(engine, iid, body="Affected: {regions}", actor="ops",
-                         status="investigating")  # fmt: skip
+    nid = nt.save_notice(
+        engine, iid, body="Affected: {regions}", actor="ops", status="investigating"
+    )
     with Session(engine) as session:
         assert all(m.problems for m in nt.preview(session, nid))
     with pytest.raises(ReviewError, match="fallback"):
-        nt.release_notice(engine, nid, actor="ops", confirm_count=5,
-                          from_address=config.sender.from_address)  # fmt: skip
+        nt.release_notice(
+            engine, nid, actor="ops", confirm_count=5, from_address=config.sender.from_address
+        )
