@@ -52,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/conversations.py
 	$(BIN)/python bench/tui_queue.py
 	$(BIN)/python bench/intent_quality.py
+	$(BIN)/python bench/volume_detection.py
+	$(BIN)/python bench/incidents.py
 
 clean:
 	rm -rf $(VENV) demo-work .pytest_cache .mypy_cache .ruff_cache

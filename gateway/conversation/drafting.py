@@ -25,7 +25,7 @@ from gateway import headers as h
 from gateway.conversation.context import Context
 from gateway.conversation.incidents import incident_proposal, match_incident
 from gateway.conversation.thread import NEW_SENDER
-from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence
+from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence, incident_claim
 from nlp.drafting.fill import clean_subject
 from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
 from storage import review as rv
@@ -145,7 +145,9 @@ def step_draft(
     if incident is not None and incident.body is not None:
         proposal = incident_proposal(proposal, incident)
     else:
-        proposal = model_draft(ctx, parsed, result, thread, proposal, passages)
+        proposal = model_draft(
+            ctx, parsed, result, thread, proposal, passages, incident=incident is not None
+        )
     chosen = str(proposal.brief.get("intent") or result.intent)
     if analysis is not None and chosen != result.intent and not proposal.needs_triage:
         # The classifier's best guess, confirmed by retrieval, is what the body answers.
@@ -228,9 +230,12 @@ def model_draft(
     thread: ThreadContext,
     proposal: DraftProposal,
     passages: list[tuple[Suggestion, Any]],
+    *,
+    incident: bool = False,
 ) -> DraftProposal:
     """With a model drafter configured, let it write the body; keep it only if it is
-    verified. The template's proposal stands otherwise, and the brief says why."""
+    verified and claims no incident the operators have not declared. The template's
+    proposal stands otherwise, and the brief says why."""
     drafter = ctx.drafter
     if drafter is None:
         return proposal
@@ -254,6 +259,10 @@ def model_draft(
         sources=sources,
     )
     brief = dict(proposal.brief)
+    claim = incident_claim(result.body) if result.body and not incident else None
+    if claim:
+        brief["model"] = f"refused: it claims '{claim}' with no declared incident"
+        return dataclasses.replace(proposal, brief=brief)
     if result.body:
         brief["decision"] = f"written by model {result.model}, verified against the mail"
         return dataclasses.replace(

@@ -42,7 +42,7 @@ class QueueCounts:
     messages: dict[str, int]  # inbound messages by state
     outbox: dict[str, int]  # released replies by state
     awaiting_review: int
-    oldest_awaiting: datetime | None  # `received_at` of the oldest such draft's message
+    oldest_awaiting: datetime | None  # the oldest such draft's mail, by its own time
 
 
 def read_counts(engine: Engine) -> QueueCounts:
@@ -54,7 +54,7 @@ def read_counts(engine: Engine) -> QueueCounts:
         ).all()
         outbox = session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all()
         waiting, oldest = session.exec(
-            select(func.count(), func.min(Message.received_at))
+            select(func.count(), func.min(func.coalesce(Message.written_at, Message.received_at)))
             .select_from(Draft)
             .join(Message, col(Message.id) == col(Draft.message_pk))
             .where(col(Draft.state).in_(AWAITING_REVIEW))
@@ -128,7 +128,7 @@ class QueueCollector(Collector):
             age = max(0.0, (self.clock() - counts.oldest_awaiting).total_seconds())
         yield GaugeMetricFamily(
             "supportgate_oldest_unreviewed_draft_age_seconds",
-            "Seconds since the mail behind the oldest draft awaiting review arrived (0: none)",
+            "Seconds since the customer wrote the oldest mail awaiting review (0: none)",
             value=age,
         )
         yield CounterMetricFamily(

@@ -50,14 +50,20 @@ __all__ = [
 ]
 
 DEFAULT_MIN_CONFIDENCE = 0.5
-# Claims only an operator may make; an article that slips one into an outage draft is
-# held back rather than sent as "we know, we're on it" to a customer.
+# Claims only an operator may make: a draft that says one while its ticket is attached
+# to no declared incident is held back rather than sent as "we know, we're on it".
 _INCIDENT_CLAIMS = re.compile(
     r"\b(?:we are aware|we're aware|known (?:issue|incident|outage)|engineers are working|"
     r"no action is needed|has been resolved|estamos al tanto|wir sind uns bewusst|"
     r"nous sommes au courant|estamos cientes)\b",
     re.IGNORECASE,
 )
+
+
+def incident_claim(text: str) -> str | None:
+    """The words of `text` that only a declared incident allows ("we are aware"), if any."""
+    found = _INCIDENT_CLAIMS.search(text)
+    return found.group(0) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +123,10 @@ def compose(analysis: Analysis, ctx: DraftContext) -> DraftProposal:
     unfilled: tuple[str, ...] = ()
     if choice.article is not None and choice.variant is not None:
         body, unfilled = _write(analysis, ctx, reading, choice, values)
-        if (choice.intent or analysis.intent) == "outage_report" and not ctx.incident_declared:
-            claim = _INCIDENT_CLAIMS.search(body)
+        if not ctx.incident_declared:
+            claim = incident_claim(body)
             if claim:
-                decision = f"held back: the article claims '{claim.group(0)}' with no incident"
+                decision = f"held back: the article claims '{claim}' with no declared incident"
                 body, unfilled = "", ()
     needs_triage = not body
     brief = build_brief(analysis, ctx, reading, choice, entities, decision=decision)
