@@ -3,16 +3,22 @@
 Reps live on the keyboard, so a filter is one line (`state:stale intent:billing
 conf:0.5-0.9 mailbox:support`) rather than a form, and a tag pattern is `field:value`
 (`intent:outage_report`, `domain:kanoo.ng`, `entity:db-prod-01`, `signature:sig-x`).
-Parsing is pure and raises ValueError with a message the prompt shows as it is.
+Terms combine: space-separated terms must all match, `|` between terms gives
+alternatives and a leading `-` negates (`signature:a|signature:b -intent:billing`).
+A value runs until the next ` field:` or `|field:`, so it may hold spaces (a log
+signature does). Parsing is pure and raises ValueError with a message the prompt
+shows as it is.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from storage.review import QUEUE_STATES, QueueFilter
+from storage.review.patterns import PatternTerm, TagPattern
 
 _PATTERN_ALIASES = {
     "intent": "intent",
@@ -117,6 +123,44 @@ def parse_pattern(text: str) -> tuple[str, str]:
     if not value.strip():
         raise ValueError(f"{key}: needs a value")
     return field, value.strip()
+
+
+_FIELDS = "|".join(sorted(_PATTERN_ALIASES, key=len, reverse=True))
+# A term starts the text, or follows a space or `|`, and (after the first) has its value
+# right after the colon: "resolve domain: x" inside a signature stays one value.
+_TERM = re.compile(rf"(^|\s*\|\s*|\s+)(-?)({_FIELDS}):(?=\S|$)", re.IGNORECASE)
+_FIRST = re.compile(rf"(-?)({_FIELDS}):", re.IGNORECASE)
+
+
+def parse_tag_pattern(text: str) -> TagPattern:
+    """`entity:lb-1 -intent:billing`, `signature:a|signature:b` → groups of terms."""
+    text = text.strip()
+    first = _FIRST.match(text)
+    if first is None:
+        parse_pattern(text)  # raises the message that says how to write a term
+        raise ValueError("write field:value")
+    starts = [(0, first.end(), "", first.group(1), first.group(2))]
+    for m in _TERM.finditer(text, first.end()):
+        starts.append((m.start(), m.end(), m.group(1), m.group(2), m.group(3)))
+    groups: list[list[PatternTerm]] = []
+    for i, (_start, end, sep, neg, key) in enumerate(starts):
+        value = text[end : starts[i + 1][0] if i + 1 < len(starts) else len(text)].strip()
+        if not value or value.endswith("|"):
+            raise ValueError(f"{key}: needs a value" + (" after |" if value else ""))
+        term = PatternTerm(_PATTERN_ALIASES[key.lower()], value, negated=neg == "-")
+        if "|" in sep:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+    return tuple(tuple(g) for g in groups)
+
+
+def describe_pattern(pattern: TagPattern) -> str:
+    fields = {"sender_domain": "domain"}
+    return " ".join(
+        "|".join(f"{'-' if t.negated else ''}{fields.get(t.field, t.field)}:{t.value}" for t in g)
+        for g in pattern
+    )
 
 
 MAX_ENTITY_CHOICES = 8

@@ -23,8 +23,10 @@ from textual.binding import Binding
 from review_tui.query import (
     SUPPRESSED,
     describe_filter,
+    describe_pattern,
     parse_filter,
     parse_pattern,
+    parse_tag_pattern,
     pattern_choices,
     wants_suppressed,
 )
@@ -35,6 +37,7 @@ from review_tui.widgets.queue_table import QueueTable
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
 from storage.models import Draft
+from storage.review.patterns import TagPattern, one_term
 
 __all__ = ["QueueScreen"]
 
@@ -58,6 +61,7 @@ class QueueScreen(QueueActs):
         Binding("q", "quit", "Quit", id="queue.quit"),
         Binding("N", "newest", "Newest first", id="queue.newest"),
         Binding("s", "problems", "Shunted/failed", id="queue.problems"),
+        Binding("I", "incidents", "Incidents", id="queue.incidents"),
         Binding("T", "tag_pattern", "Tag pattern", show=False, id="queue.tag_pattern"),
         Binding("slash", "search", "Search", show=False, key_display="/", id="queue.search"),
         Binding("n", "page(1)", "Next page", show=False, id="queue.next"),
@@ -108,6 +112,11 @@ class QueueScreen(QueueActs):
 
         self.app.push_screen(ProblemsScreen(only=only))
 
+    def action_incidents(self) -> None:
+        from review_tui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen())
+
     def action_quit(self) -> None:
         if not self.tagged:
             self.app.exit()
@@ -148,15 +157,23 @@ class QueueScreen(QueueActs):
         """
         row = self.current()
         found = [] if row is None else self._row_patterns(row)
-        dialog: PickOrTypeScreen[tuple[str, str]] = PickOrTypeScreen(
+        dialog: PickOrTypeScreen[TagPattern] = PickOrTypeScreen(
             "Tag by pattern (within the current filter)",
-            "or type intent:x · signature:x · entity:x · domain:x (↑ back to the list)",
+            "or type intent:x · signature:x · entity:x · domain:x; a|b either, -x not "
+            "(↑ back to the list)",
             found,
-            parse_pattern,
+            lambda text: self._parse_pattern(text, dialog),
         )
         self.app.push_screen(dialog, self._pattern_chosen)
         if row is not None:
             self.load_entity_patterns(row, dialog)
+
+    @staticmethod
+    def _parse_pattern(text: str, dialog: PickOrTypeScreen[TagPattern]) -> TagPattern:
+        if any(text == oid for oid, _label in dialog.choices):
+            # A picked value is one term, taken whole: a signature may hold " domain:x".
+            return one_term(*parse_pattern(text))
+        return parse_tag_pattern(text)
 
     @staticmethod
     def _row_patterns(
@@ -173,9 +190,7 @@ class QueueScreen(QueueActs):
         return labels
 
     @work(thread=True, exclusive=True, group="queue-pattern-values")
-    def load_entity_patterns(
-        self, row: rv.QueueRow, dialog: PickOrTypeScreen[tuple[str, str]]
-    ) -> None:
+    def load_entity_patterns(self, row: rv.QueueRow, dialog: PickOrTypeScreen[TagPattern]) -> None:
         try:
             with Session(self.review.reader) as session:
                 draft = session.get(Draft, row.draft_id)
@@ -185,21 +200,19 @@ class QueueScreen(QueueActs):
         found = self._row_patterns(row, [e for e in entities if isinstance(e, dict)])
         dialog.post_message(dialog.MoreChoices(found))
 
-    def _pattern_chosen(self, pattern: tuple[str, str] | None) -> None:
+    def _pattern_chosen(self, pattern: TagPattern | None) -> None:
         if pattern is not None:
-            self.tag_matching(*pattern)
+            self.tag_matching(pattern)
 
     @work(thread=True, exclusive=True, group="queue-tag")
-    def tag_matching(self, field_name: str, value: str) -> None:
+    def tag_matching(self, pattern: TagPattern) -> None:
         try:
             with Session(self.review.reader) as session:
-                ids = rv.tag_by_pattern(
-                    session=session, field_name=field_name, value=value, flt=self.flt
-                )
+                ids = rv.tag_by_pattern(session=session, pattern=pattern, flt=self.flt)
         except rv.ReviewError as exc:
             self.post_message(self.Done(str(exc), error=True))
             return
-        self.post_message(self.Tagged(ids, f"{field_name}:{value}"))
+        self.post_message(self.Tagged(ids, describe_pattern(pattern)))
 
     def on_queue_screen_tagged(self, event: QueuePaging.Tagged) -> None:
         before = len(self.tagged)

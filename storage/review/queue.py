@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Boolean, String, cast, event, func, or_
+from sqlalchemy import Boolean, event, func, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
@@ -21,10 +21,10 @@ from sqlmodel import Session, col, create_engine, select
 
 from storage.db import BUSY_TIMEOUT_MS, make_engine
 from storage.models import Draft, Message, Ticket
+from storage.review.patterns import TagPattern, checked, matches, narrow, one_term
 from storage.review.rows import ROW_COLUMNS, queue_row
 from storage.review.types import (
     MAX_TAGGED,
-    PATTERN_FIELDS,
     SORT_KEYS,
     QueueFilter,
     QueueRow,
@@ -206,39 +206,23 @@ def count_queue(*, session: Session, flt: QueueFilter = QueueFilter()) -> int:
 
 
 def tag_by_pattern(
-    *, session: Session, field_name: str, value: str, flt: QueueFilter = QueueFilter()
+    *,
+    session: Session,
+    field_name: str = "",
+    value: str = "",
+    flt: QueueFilter = QueueFilter(),
+    pattern: TagPattern | None = None,
 ) -> list[int]:
-    """Draft ids in the filtered queue whose `field_name` matches `value`.
+    """Draft ids in the filtered queue whose `field_name` matches `value`, or that match
+    `pattern` (terms ANDed, alternatives ORed, terms negated: see `patterns`).
 
     intent and signature match exactly; sender_domain matches the address domain;
     entity matches any extracted entity text (case-insensitive), e.g. a hostname.
     """
-    value = value.strip()
-    if field_name not in PATTERN_FIELDS:
-        raise ReviewError(f"cannot tag by {field_name!r} (choose from {', '.join(PATTERN_FIELDS)})")
-    if not value:
-        raise ReviewError("a pattern needs a value")
-    stmt = _queue_base(flt).order_by(col(Draft.id)).limit(MAX_TAGGED)
-    if field_name == "intent":
-        stmt = stmt.where(col(Draft.intent) == value)
-    elif field_name == "signature":
-        stmt = stmt.where(col(Ticket.signature) == value)
-    elif field_name == "sender_domain":
-        domain = value.lstrip("@").lower()
-        stmt = stmt.where(col(Draft.to_addr).ilike(f"%@{_escape_like(domain)}", escape="\\"))
-    else:
-        # JSON is searched as text first so only plausible rows are decoded.
-        like = f"%{_escape_like(value)}%"
-        stmt = stmt.where(cast(col(Draft.evidence), String).ilike(like, escape="\\"))
-    ids: list[int] = []
-    for draft, _message, _ticket in session.exec(stmt).all():
-        if field_name == "entity" and not _has_entity(draft, value):
-            continue
-        ids.append(int(draft.id or 0))
-    return ids
-
-
-def _has_entity(draft: Draft, value: str) -> bool:
-    wanted = value.casefold()
-    entities = (draft.evidence or {}).get("entities") or []
-    return any(str(e.get("text", "")).casefold() == wanted for e in entities)
+    wanted = checked(one_term(field_name, value) if pattern is None else pattern)
+    stmt = narrow(_queue_base(flt), wanted).order_by(col(Draft.id)).limit(MAX_TAGGED)
+    return [
+        int(draft.id or 0)
+        for draft, _message, ticket in session.exec(stmt).all()
+        if matches(wanted, draft, ticket)
+    ]
