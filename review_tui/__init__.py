@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from review_tui.settings import Redrafter
+from review_tui.settings import MetricsBeside, Redrafter
 
 
 def run(
@@ -27,6 +27,7 @@ def run(
     intents: Sequence[str] | None = None,
     redraft: Redrafter | None = None,
     prefs_path: Path | None = None,
+    metrics_beside: MetricsBeside | None = None,
 ) -> None:
     """Open the review app on `database_url` as rep `actor` until they quit.
 
@@ -54,6 +55,7 @@ def run(
         from_address=from_address,
         intents=tuple(intents) if intents else INTENTS,
         redraft=redraft,
+        metrics_beside=metrics_beside,
         prefs_path=prefs_path or default_prefs_path(),
     )
     engine = make_engine(database_url)

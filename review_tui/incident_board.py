@@ -38,6 +38,18 @@ class IncidentSummary:
 class Board:
     incidents: tuple[IncidentSummary, ...]
     candidates: tuple[Candidate, ...]  # not declared yet
+    # Metric spikes overlapping them: (description, sparkline).
+    metrics: tuple[tuple[str, str], ...] = ()
+
+    def spans(self) -> list[tuple[str, datetime, datetime]]:
+        """(what, start, end) of every incident and candidate, for the metrics beside."""
+        out = [(f"candidate {c.ref}", c.start, c.end) for c in self.candidates]
+        out += [
+            (f"incident #{s.incident.id}", s.times[0], s.times[-1])
+            for s in self.incidents
+            if s.times
+        ]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

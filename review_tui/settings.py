@@ -37,6 +37,9 @@ INTENTS: tuple[str, ...] = (
 )
 
 
+MetricsBeside = Callable[[list[tuple[str, datetime, datetime]]], list[tuple[str, str]]]
+
+
 @dataclass(frozen=True)
 class ReviewSettings:
     database_url: str
@@ -52,6 +55,9 @@ class ReviewSettings:
     clock: Callable[[], datetime] = field(default=utcnow)
     redraft: Redrafter | None = None
     prefs_path: Path | None = None
+    # (what, start, end) spans of incidents → (metric spike, its sparkline) beside them;
+    # given by the gateway, which reads Prometheus (the UI never imports it).
+    metrics_beside: MetricsBeside | None = None
 
     @property
     def is_ops(self) -> bool:

@@ -132,6 +132,10 @@ def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
     try:
         actor = rep_identity(config)
         redraft = build_redrafter(config)
+        from gateway.metrics.beside import beside_provider
+        from storage.models import utcnow
+
+        metrics = beside_provider(config, clock=utcnow)
         review_tui.run(
             config.database_url,
             actor=actor,
@@ -143,6 +147,7 @@ def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
             page_size=config.review.page_size,
             from_address=config.sender.from_address,
             redraft=redraft,
+            metrics_beside=metrics,
         )
     except ValueError as exc:
         print(f"review: {exc}", file=sys.stderr)

@@ -8,11 +8,12 @@ outage. Overlap allows some slack: customers write a few minutes after graphs mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.metrics.aberrations import MetricFinding
+from gateway.config import Config
+from gateway.metrics.aberrations import MetricFinding, metric_spikes
 from nlp.sparkline import spark_values
 
 SLACK = timedelta(minutes=30)
@@ -63,3 +64,21 @@ def as_json(finding: MetricFinding, overlaps: Sequence[str] = ()) -> dict[str, A
         "overlaps": list(overlaps),
         "sparkline": sparkline_of(finding),
     }
+
+
+def beside_provider(
+    config: Config, *, clock: Callable[[], datetime]
+) -> Callable[[list[Span]], list[tuple[str, str]]] | None:
+    """For the review UI: given incident spans, the metric spikes beside them as
+    (description, sparkline); None when no `[[metrics]]` are configured."""
+    if not config.metrics:
+        return None
+
+    def beside(spans: list[Span]) -> list[tuple[str, str]]:
+        found = metric_spikes(config, now=clock(), recent=timedelta(hours=72))
+        paired, _alone = pair(found, spans)
+        return [
+            (f"{f.describe()} — beside {', '.join(hits)}", sparkline_of(f)) for f, hits in paired
+        ]
+
+    return beside

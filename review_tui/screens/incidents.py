@@ -10,6 +10,7 @@ thread worker, like every screen's database work, and re-read on return.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -100,6 +101,12 @@ class IncidentsScreen(Screen[None]):
         except Exception as exc:  # shown; the screen keeps what it had
             self.post_message(self.Failed(f"could not read incidents: {exc}"))
             return
+        beside = self.review.settings.metrics_beside
+        if beside is not None and board.spans():
+            try:
+                board = dataclasses.replace(board, metrics=tuple(beside(board.spans())))
+            except Exception as exc:  # metrics are extra: the incidents still show
+                self.post_message(self.Failed(f"could not read metrics: {exc}"))
         self.post_message(self.Loaded(board))
 
     def on_incidents_screen_loaded(self, event: Loaded) -> None:

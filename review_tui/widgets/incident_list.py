@@ -108,6 +108,17 @@ class IncidentList(OptionList):
         if not board.candidates:
             quiet = "   no undeclared candidates: no new burst of shared failures in 72 hours"
             options.append(Option(Text(quiet, style="dim"), id="none:2", disabled=True))
+        if board.metrics:
+            options.append(
+                Option(Text("Metric spikes beside them", style="bold"), id="head:metrics",
+                       disabled=True)
+            )  # fmt: skip
+            options += [
+                Option(_lines(Text(one_line(what, limit=_WIDTH)),
+                              Text(f"   {line}", style="magenta")),
+                       id=f"metric:{i}", disabled=True)
+                for i, (what, line) in enumerate(board.metrics)
+            ]  # fmt: skip
         self.set_options(options)
         ids = [o.id for o in options]
         if keep in ids:

@@ -292,3 +292,28 @@ async def test_ordinary_traffic_shows_no_candidate(db: Engine, make_app: AppFact
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, QueueScreen)
+
+
+async def test_metric_spikes_beside_a_candidate_are_listed(
+    db: Engine, make_app: AppFactory
+) -> None:
+    """The gateway hands the UI a reader of metric spikes; the UI asks it about the spans
+    it shows and lists what overlaps (Prometheus itself: tests/gateway/metrics)."""
+    add_ordinary_week(db)
+    add_outage(db)
+    asked: list[list[tuple[str, Any, Any]]] = []
+
+    def beside(spans: list[tuple[str, Any, Any]]) -> list[tuple[str, str]]:
+        asked.append(spans)
+        return [("latency: 480 from Fri 14:10 [bold]x[/] — beside candidate", "▁▁▅█▇▂")]
+
+    app = make_app(metrics_beside=beside)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("I")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Metric spikes beside them" in text
+        assert "latency: 480 from Fri 14:10 [bold]x[/]" in text and "▁▁▅█▇▂" in text
+        ((what, start, end),) = asked[-1]
+        assert what.startswith("candidate ") and start <= end

@@ -17,6 +17,7 @@ from gateway.cli.incidents import listing
 from gateway.cli.main import main
 from gateway.config import load_config
 from gateway.inbound.ingest import ingest
+from gateway.metrics.beside import beside_provider
 from storage.db import init_db, make_engine
 from storage.models import Outbox
 from tests.support.prometheus import Prometheus, anchor_now, latency, openmetrics
@@ -77,6 +78,12 @@ def test_metric_spike_beside_the_candidate_is_reported_and_a_quiet_one_is_not(
     ((finding, overlaps),) = found["metrics"]
     assert finding.metric == "edge" and finding.spike.start == spike_at
     assert overlaps == [f"candidate {candidate.ref}"]
+    # The same, as the review UI's Incidents screen gets it.
+    beside = beside_provider(config, clock=lambda: now)
+    assert beside is not None
+    ((line, spark),) = beside([("candidate x", candidate.start, candidate.end)])
+    assert line.startswith("edge: ") and line.endswith("beside candidate x") and spark
+    assert beside([("quiet", now - timedelta(hours=30), now - timedelta(hours=29))]) == []
 
 
 def test_declare_notice_and_release_from_the_command_line(
