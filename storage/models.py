@@ -5,6 +5,9 @@ message (SMTP 250, IMAP flag) and the bytes it stands for are written in one
 transaction: there is no window in which a message row points at a missing file.
 JSON columns hold evidence (entities with offsets, scores, log lines) exactly as the
 analysis produced it. Nothing here is SQLite-only; the same tables run on PostgreSQL.
+
+Why this module is long: the queue's tables belong together (a reader should see the
+message, its ticket, draft and outbox row side by side), and they are only fields.
 """
 
 from __future__ import annotations
@@ -154,6 +157,19 @@ class Ticket(SQLModel, table=True):
     intent: str | None = Field(default=None, max_length=64, index=True)
     confidence: float | None = None
     signature: str | None = Field(default=None, max_length=64, index=True)
+    # The desk (storage/desk): who has it, how urgent, and when our reply is due.
+    owner: str | None = Field(default=None, max_length=200, index=True)
+    team: str | None = Field(default=None, max_length=200, index=True)
+    routed_by: str | None = Field(default=None, sa_column=Column(Text))
+    priority: str | None = Field(default=None, max_length=16)
+    priority_by: str | None = Field(default=None, max_length=200)
+    waiting_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reply_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    first_response_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    first_response_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    status_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # A closed ticket's successor names it; a merged ticket names the one it went into.
+    linked_ticket: int | None = Field(default=None)
     # Collision guard: which rep has the ticket open, until when.
     lease_holder: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Field(

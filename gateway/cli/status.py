@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,9 @@ from sqlmodel import Session, col, select
 
 from gateway.cli.runtime import open_engine
 from gateway.config import Config, find_config_path, missing_secrets, shipped_kb_dir
+from storage.desk.report import desk_report
 from storage.models import Draft, ImapCheckpoint, Message, MessageState, Outbox, utcnow
+from storage.workers import WorkerProcess, list_workers
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -54,6 +58,7 @@ def collect_status(engine: Engine) -> dict[str, Any]:
             select(Outbox).where(col(Outbox.state).in_(["failed", "uncertain"])).limit(20)
         ).all()
         mailboxes = session.exec(select(ImapCheckpoint).order_by(col(ImapCheckpoint.mailbox))).all()
+        desk = desk_report(session, now=utcnow())
     age, lag = _seconds_since(oldest), _seconds_since(lag_from)
     return {
         "messages": by_state,
@@ -62,10 +67,12 @@ def collect_status(engine: Engine) -> dict[str, Any]:
         "oldest_unreviewed_seconds": age,
         "analysis_lag_seconds": lag,
         "drafts": drafts,
+        "desk": desk,
         "outbox": outbox,
         "failed_sends": [
             {"id": o.id, "to": o.to_addrs, "state": o.state, "error": o.last_error} for o in failed
         ],
+        "workers": [_worker(w) for w in list_workers(engine)],
         "mailboxes": [
             {
                 "mailbox": m.mailbox,
@@ -82,6 +89,35 @@ def collect_status(engine: Engine) -> dict[str, Any]:
             for m in mailboxes
         ],
     }
+
+
+def _worker(row: WorkerProcess) -> dict[str, Any]:
+    """A supervised process as recorded, and whether it is alive by this host's lights."""
+    alive = row.state == "running"
+    if alive and row.pid and row.host == socket.gethostname():
+        alive = _pid_alive(row.pid)  # the supervisor may have died without a word
+    return {
+        "name": row.name,
+        "role": row.role,
+        "host": row.host,
+        "pid": row.pid,
+        "state": row.state,
+        "alive": alive,
+        "restarts": row.restarts,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "last_exit": row.last_exit,
+        "last_exit_at": row.last_exit_at.isoformat() if row.last_exit_at else None,
+    }
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, but a process
+    return True
 
 
 def _seconds_since(when: Any) -> float | None:
@@ -113,8 +149,12 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     for state in MessageState:
         print(f"  {state.value:<11} {report['messages'].get(state.value, 0)}")
     print(f"oldest unreviewed: {_age(report['oldest_unreviewed_seconds'])} (since written)")
-    print(f"analysis lag: {_age(report['analysis_lag_seconds'])}")
+    print(f"analysis lag: {_age(report['analysis_lag_seconds'])} (oldest unanalysed, by arrival)")
     print(f"shunted: {report['shunted']}")
+    desk = report["desk"]
+    print(f"reply targets breached: {desk['breached_count']}")
+    for team, row in sorted(desk["oldest_waiting_by_team"].items()):
+        print(f"  oldest waiting in {team}: #{row['ticket']}, {_age(row['waiting_seconds'])}")
     if report["drafts"]:
         print("drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(report["drafts"].items())))
     if report["outbox"]:
@@ -124,6 +164,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"note: [sender] is disabled; {waiting} released repl(ies) wait in the outbox")
     for item in report["failed_sends"]:
         print(f"  send #{item['id']} {item['state']}: {item['error']}")
+    for w in report["workers"]:
+        print(_worker_line(w))
     for mb in report["mailboxes"]:
         health = "FAILING" if mb["failing"] else "ok"
         last_sync = mb["last_sync_at"] or "never"
@@ -132,6 +174,14 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
             line += f"; last error {mb['last_error_at']}: {mb['last_error']}"
         print(line)
     return 0
+
+
+def _worker_line(w: dict[str, Any]) -> str:
+    health = "alive" if w["alive"] else ("gone" if w["state"] == "running" else w["state"])
+    line = f"worker {w['name']}: {health}, pid {w['pid']}, {w['restarts']} restart(s)"
+    if w["last_exit"]:
+        line += f"; last exit {w['last_exit_at']}: {w['last_exit']}"
+    return line
 
 
 def missing_paths(config: Config, source: str) -> list[str]:

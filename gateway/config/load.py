@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from gateway.config.desk import LIST_SECTIONS, DeskConfig, desk_problems
 from gateway.config.metrics import metric_problems
 from gateway.config.paths import with_default_kb
 from gateway.config.sections import (
@@ -57,7 +58,9 @@ _SECTIONS: dict[str, type] = {
     "review": ReviewConfig,
     "logging": LoggingConfig,
     "metrics_endpoint": MetricsEndpointConfig,
+    "desk": DeskConfig,
 }
+_LISTS = LIST_SECTIONS
 
 _CHOICES: dict[tuple[str, str], set[str]] = {
     ("imap", "tls"): {"implicit", "starttls", "none"},
@@ -84,6 +87,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("runner", "poll_interval"): (0.01, None),
     ("runner", "stale_after_seconds"): (10, None),
     ("runner", "max_attempts"): (1, None),
+    ("runner", "workers"): (1, 256),
+    ("runner", "nice"): (0, 19),
     ("parse", "max_attachment_bytes"): (1024, None),
     ("nlp", "max_log_bytes"): (1024, None),
     ("nlp", "max_compression_ratio"): (1, None),
@@ -171,7 +176,7 @@ def _build(cls: type, data: Any, section: str) -> Any:
 
 def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
     """Build a Config from TOML data, raising ConfigError that names the problem."""
-    allowed = set(_SECTIONS) | {"imap", "metrics"}
+    allowed = set(_SECTIONS) | set(_LISTS) | {"imap", "metrics"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
@@ -208,6 +213,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
         _build(MetricConfig, item, f"metrics #{i + 1}") for i, item in enumerate(raw_metrics)
     ]
     if problems := metric_problems(kwargs["metrics"]):
+        raise ConfigError("; ".join(problems))
+    for name, (cls, target) in _LISTS.items():
+        raw = data.get(name, [])
+        if not isinstance(raw, list):
+            raise ConfigError(f"[{name}] must be written as [[{name}]] (a list of tables)")
+        kwargs[target] = [_build(cls, item, f"{name} #{i + 1}") for i, item in enumerate(raw)]
+    desk = [kwargs.get("desk", DeskConfig()), kwargs["teams"], kwargs["routing"], kwargs["sla"]]
+    if problems := desk_problems(*desk):
         raise ConfigError("; ".join(problems))
     config = with_default_kb(Config(**kwargs, base_dir=base_dir))
     smtp = config.smtp

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.config.desk import DeskConfig, RoutingRule, SlaRule, TeamConfig
+
 
 @dataclass(frozen=True)
 class StorageConfig:
@@ -66,12 +68,21 @@ class ImapConfig:
     sent_folder: str = ""
 
 
+def default_workers() -> int:
+    """One analysis process per core but one, which is left to the front door."""
+    return max((os.cpu_count() or 1) - 1, 1)
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
     batch_size: int = 20
     poll_interval: float = 1.0
     stale_after_seconds: int = 600
     max_attempts: int = 3
+    # Analysis processes that `serve` starts, and how much lower their scheduling
+    # priority is than the front door's (os.nice; 0 = the same, 19 = the lowest).
+    workers: int = field(default_factory=default_workers)
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,10 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: list[MetricConfig] = field(default_factory=list)
     metrics_endpoint: MetricsEndpointConfig = field(default_factory=MetricsEndpointConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
+    teams: list[TeamConfig] = field(default_factory=list)
+    routing: list[RoutingRule] = field(default_factory=list)
+    sla: list[SlaRule] = field(default_factory=list)
     # Where relative paths in the file are resolved from.
     base_dir: Path = field(default_factory=Path.cwd)
 

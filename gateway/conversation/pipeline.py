@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from gateway.config import Config
 from gateway.conversation.clock import written_at
 from gateway.conversation.context import Context
+from gateway.conversation.desk import desk_from, on_customer_mail
 from gateway.conversation.drafting import step_draft
 from gateway.conversation.history import thread_context
 from gateway.conversation.screen import ScreenVerdict, link_bounce, prune_rates, screen
@@ -34,6 +35,7 @@ from gateway.inbound.parse import ParseError, parse_message, summary
 from nlp.types import Analysis, ParsedMessage
 from storage.audit import audit
 from storage.db import is_transient, session_scope
+from storage.desk.lifecycle import solve_quiet
 from storage.models import AnalysisRecord, Message, MessageState, RawMessage, Ticket, utcnow
 from storage.queue import claim_messages, retry_later, set_state, shunt
 
@@ -82,13 +84,15 @@ class AnalysisRunner:
         return len(ids)
 
     def _prune_rates(self) -> None:
-        """Drop loop-guard counters from past days, at most once an hour per runner."""
+        """Drop loop-guard counters from past days and solve pending tickets left quiet,
+        at most once an hour per runner."""
         now = time.monotonic()
         if now - self._pruned_at < PRUNE_EVERY_SECONDS:
             return
         self._pruned_at = now
         with session_scope(self.ctx.engine) as session:
             prune_rates(session, now=utcnow())
+        solve_quiet(self.ctx.engine, desk_from(self.ctx.config))
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,8 @@ def process_message(
             ticket = step_thread(ctx, session, message, prep.parsed, actor=actor)
             step_store_analysis(session, message, prep.analysis)
             thread = thread_context(session, ticket, int(message.id or 0))
-            step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, thread)
+            draft = step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, thread)
+            on_customer_mail(session, ctx.config, ticket, message, prep.analysis, draft)
             set_state(session, message, MessageState.DRAFTED, actor=actor)
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")

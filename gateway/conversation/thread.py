@@ -230,24 +230,24 @@ def find_ticket(
 def assign_ticket(
     session: Session, message: Message, parsed: ParsedMessage, *, actor: str = "thread"
 ) -> tuple[Ticket, str]:
-    """Attach `message` to its ticket (creating one if new); store and return the signal."""
+    """Attach `message` to its ticket (a new one if none, or a closed one's successor)."""
     match = match_ticket(session, parsed, exclude=message.id)
     signal = match.signal
     ticket = session.get(Ticket, match.ticket_id) if match.ticket_id is not None else None
-    if ticket is None:
+    closed = ticket.id if ticket is not None and ticket.status == "closed" else None
+    if ticket is None or closed is not None:
         signal = TOKEN_IGNORED if match.ignored else NEW
         ticket = Ticket(
             subject=parsed.subject,
             customer_addr=parsed.from_addr or (message.envelope_from or "").strip("<>") or None,
             customer_name=parsed.from_name or None,
             mailbox=message.mailbox,
+            linked_ticket=closed,
         )
         session.add(ticket)
         session.flush()
     else:
         ticket.updated_at = utcnow()
-        if ticket.status != "open":
-            ticket.status = "open"
         session.add(ticket)
         if signal == NEW_SENDER:
             details = {"ticket": ticket.id, "customer": ticket.customer_addr}

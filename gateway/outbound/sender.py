@@ -66,6 +66,7 @@ from gateway.outbound.relay import _tls_context as _tls_context
 from gateway.outbound.sent import copy_to_sent, recover_uncertain, store_outbound
 from storage.audit import audit
 from storage.db import session_scope
+from storage.desk.lifecycle import reply_sent
 from storage.models import Draft, DraftState, Message, MessageState, Outbox, OutboxState, utcnow
 from storage.queue import check_transition
 
@@ -226,6 +227,7 @@ class SenderRunner:
                 inbound.state = MessageState.SENT
                 session.add(inbound)
         store_outbound(session, row, payload, self.cfg, now=now)
+        reply_sent(session, row.ticket_id, at=now, actor=self.worker)
 
 
 def _set_draft(session: Session, draft_id: int | None, state: str) -> Draft | None:
