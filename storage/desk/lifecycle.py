@@ -21,7 +21,7 @@ from storage.desk.hours import Desk
 from storage.models import LabelCorrection, Message, Ticket, utcnow
 from storage.review.types import ReviewError
 
-STATUSES = ("open", "pending", "solved", "closed", "spam")
+STATUSES = ("open", "pending", "solved", "closed", "spam", "merged")
 # What a rep may set from each status (the machine's moves are below).
 _BY_REP = {
     "open": {"pending", "solved", "closed", "spam"},
