@@ -26,6 +26,7 @@ from storage.desk.owners import assign, set_priority, take
 from storage.models import AuditLog, Draft, LabelCorrection, Message, Ticket, utcnow
 from storage.review import release
 from tests.support.relay import running_sink, sender_config
+from tests.support.tickets import ticket_of
 
 DESK = {
     "desk": {"timezone": "Europe/Berlin", "vip": ["@bigcorp.example"], "solve_after_days": 5},
@@ -55,15 +56,6 @@ def mail(sender: str, subject: str, body: str, at: datetime | None = None, **hea
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg.as_bytes()
-
-
-def ticket_of(engine: Engine, message_pk: int) -> Ticket:
-    with Session(engine) as session:
-        message = session.get(Message, message_pk)
-        assert message is not None and message.ticket_id is not None
-        ticket = session.get(Ticket, message.ticket_id)
-        assert ticket is not None
-        return ticket
 
 
 def test_routing_priority_and_business_hours_due(

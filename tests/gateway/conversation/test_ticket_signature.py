@@ -13,7 +13,8 @@ from gateway.config import Config
 from gateway.conversation.pipeline import AnalysisRunner
 from gateway.inbound.ingest import ingest
 from gateway.runner import run_until_idle
-from storage.models import Message, Ticket
+from storage.models import Message
+from tests.support.tickets import ticket_of
 
 FORMATS = [
     "2026-11-20 14:12:03 ERROR upstream connect error: 503 Service Unavailable from lb-eu-1\n",
@@ -38,15 +39,6 @@ def mail(sender: str, body: str, log: str = "", reply_to: str | None = None) -> 
     if log:
         msg.add_attachment(log, filename="app.log")
     return msg.as_bytes()
-
-
-def ticket_of(engine: Engine, pk: int) -> Ticket:
-    with Session(engine) as session:
-        message = session.get(Message, pk)
-        assert message is not None and message.ticket_id is not None
-        ticket = session.get(Ticket, message.ticket_id)
-        assert ticket is not None
-        return ticket
 
 
 def test_three_log_formats_give_three_tickets_one_signature_and_follow_ups_keep_it(
