@@ -22,6 +22,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import models as _models  # noqa: F401  (registers the tables)
+from storage import scale_indexes as _scale_indexes  # noqa: F401  (PostgreSQL's own indexes)
+from storage import worker_table as _worker_table  # noqa: F401
 from storage.incidents import tables as _incident_tables  # noqa: F401
 
 BUSY_TIMEOUT_MS = 30_000

@@ -153,8 +153,10 @@ def _bursts(
             burst = _score(key, run, ticket_at, ticket_customer, len(tids), traffic, gap)
             # A run much longer than its scale is a steady trickle, not a burst.
             steady = ticket_at[run[-1]] - ticket_at[run[0]] > 2 * gap
-            if not steady and ticket_at[run[-1]] >= since and (
-                best is None or burst.evidence.surprise > best.evidence.surprise
+            if (
+                not steady
+                and ticket_at[run[-1]] >= since
+                and (best is None or burst.evidence.surprise > best.evidence.surprise)
             ):
                 best = burst
             run = [tid]
