@@ -5,6 +5,11 @@ not freeze the UI. The script seeds a realistic queue once (cached in a file), t
 measures the storage calls the queue makes and the real app driven headless by Pilot.
 The baseline is what paging avoids: loading every open draft at once.
 
+The seeded tickets get desk fields spread over them (four teams, a third owned, a
+reply due on most, a few pending, solved and spam), and the app opens as a rep of one
+team, so the first page is that rep's own queue ("mine"), sorted by due, with the
+per-view counts in its header.
+
     .venv/bin/python bench/tui_queue.py [--drafts 100000] [--db PATH] [--no-baseline]
 """
 
@@ -16,9 +21,11 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, func, select
 
 from review_tui.app import ReviewApp
@@ -26,8 +33,12 @@ from review_tui.screens.queue import QueueScreen
 from review_tui.settings import ReviewSettings
 from storage import review as rv
 from storage.db import init_db, make_engine
+from storage.desk.hours import Desk
 from storage.models import Draft
-from storage.seed import seed
+from storage.seed import FIXED_NOW, seed
+
+DESK = Desk(teams=(("billing", ("bench", "ana")), ("tech", ("bo",)), ("accounts", ("cy",))))
+MINE = rv.QueueFilter(view="mine", sort="due", me="bench", teams=DESK.teams_of("bench"))
 
 
 def ensure_db(path: Path, drafts: int) -> str:
@@ -46,8 +57,31 @@ def ensure_db(path: Path, drafts: int) -> str:
         started = time.perf_counter()
         seed(engine, count=drafts)
         print(f"seeded {drafts:,} drafts in {time.perf_counter() - started:.1f} s")
+    spread_desk(engine)
     engine.dispose()
     return url
+
+
+def spread_desk(engine: Any) -> None:
+    """Owners, teams, priorities, due times and statuses, the same on every run."""
+    base = FIXED_NOW.replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ticket SET "
+                "team = CASE id % 4 WHEN 0 THEN NULL WHEN 1 THEN 'billing' "
+                "  WHEN 2 THEN 'tech' ELSE 'accounts' END, "
+                "owner = CASE WHEN id % 3 = 0 THEN "
+                "  CASE id % 4 WHEN 1 THEN 'bench' ELSE 'someone' END END, "
+                "priority = CASE id % 4 WHEN 0 THEN 'urgent' WHEN 1 THEN 'high' "
+                "  WHEN 2 THEN 'normal' ELSE 'low' END, "
+                "status = CASE WHEN id % 50 = 1 THEN 'pending' WHEN id % 50 = 2 THEN 'solved' "
+                "  WHEN id % 100 = 3 THEN 'spam' ELSE 'open' END, "
+                "reply_due = CASE WHEN id % 5 = 0 OR id % 50 IN (1, 2) OR id % 100 = 3 "
+                "  THEN NULL ELSE datetime(:base, ((id * 37) % 4000 - 600) || ' minutes') END"
+            ),
+            {"base": base.isoformat(sep=" ")},
+        )
 
 
 def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
@@ -63,13 +97,26 @@ def storage_numbers(url: str, page: int) -> dict[str, float]:
     engine = rv.read_engine(url)  # what the UI reads through
 
     def first_page(flt: rv.QueueFilter | None = None, offset: int = 0) -> None:
+        """A page and its count; with a view, every view's count, as the queue loads it."""
         flt = flt or rv.QueueFilter()
         with Session(engine) as session:
             rv.page_queue(session=session, flt=flt, offset=offset, limit=page)
-            rv.count_queue(session=session, flt=flt)
+            if flt.view is None:
+                rv.count_queue(session=session, flt=flt)
+            else:
+                rv.count_views(session=session, flt=flt)
+
+    def page_only(flt: rv.QueueFilter) -> None:
+        with Session(engine) as session:
+            rv.page_queue(session=session, flt=flt, limit=page)
 
     numbers = {
         "page 1 + count": timed(first_page),
+        "mine by due: page only": timed(lambda: page_only(MINE)),
+        "mine by due + view counts": timed(lambda: first_page(MINE)),
+        "  the same at row 20,000": timed(lambda: first_page(MINE, offset=20_000)),
+        "all by due + view counts": timed(lambda: first_page(replace(MINE, view="all"))),
+        "pending + view counts": timed(lambda: first_page(replace(MINE, view="pending"))),
         "page at row 50,000": timed(lambda: first_page(offset=50_000)),
         "sort by confidence": timed(lambda: first_page(rv.QueueFilter(sort="confidence"))),
         "filter intent=billing": timed(lambda: first_page(rv.QueueFilter(intents=("billing",)))),
@@ -93,7 +140,9 @@ def baseline(url: str) -> float:
 
 
 async def ui_numbers(url: str, page: int) -> dict[str, float]:
-    settings = ReviewSettings(database_url=url, actor="bench", refresh_seconds=0, page_size=page)
+    settings = ReviewSettings(
+        database_url=url, actor="bench", refresh_seconds=0, page_size=page, desk=DESK
+    )
     app = ReviewApp(settings)
     started = time.perf_counter()
     async with app.run_test(size=(140, 40)):

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from review_tui.settings import MetricsBeside, Redrafter
+
+if TYPE_CHECKING:
+    from storage.desk.hours import Desk
 
 
 def run(
@@ -28,16 +32,20 @@ def run(
     redraft: Redrafter | None = None,
     prefs_path: Path | None = None,
     metrics_beside: MetricsBeside | None = None,
+    desk: Desk | None = None,
 ) -> None:
     """Open the review app on `database_url` as rep `actor` until they quit.
 
-    The rep's sort, filter and last visit are remembered in `prefs_path` (by default
-    under `$XDG_STATE_HOME/supportgate/`).
+    The rep's view, sort, filter and last visit are remembered in `prefs_path` (by
+    default under `$XDG_STATE_HOME/supportgate/`). `desk` (teams, reps, reply targets)
+    decides the rep's own queue; without one, "mine" is what the rep owns and what
+    nobody owns.
     """
     from review_tui.app import ReviewApp
     from review_tui.prefs import default_prefs_path
     from review_tui.settings import INTENTS, ReviewSettings
     from storage.db import init_db, make_engine
+    from storage.desk.hours import Desk
 
     if not actor.strip():
         raise ValueError("the review UI needs a rep name (set [review] actor or $USER)")
@@ -57,6 +65,7 @@ def run(
         redraft=redraft,
         metrics_beside=metrics_beside,
         prefs_path=prefs_path or default_prefs_path(),
+        desk=desk or Desk(),
     )
     engine = make_engine(database_url)
     init_db(engine)

@@ -1,7 +1,10 @@
-"""What the queue remembers for each rep between runs: sort, filter, and when they last looked.
+"""What the queue remembers for each rep between runs: view, sort, filter, and when they
+last looked.
 
-A rep who sorts newest first or keeps a filter on billing mail expects to find it so the
-next morning, and wants to see which tickets arrived since they last loaded the queue.
+A rep who works from "all" sorted newest first, or keeps a filter on billing mail,
+expects to find it so the next morning, and wants to see which tickets arrived since
+they last loaded the queue. A rep with nothing saved starts on their own queue ("mine")
+sorted by when the reply is due.
 These are a rep's own view of the queue, not shared state, so they live in a small JSON
 file on the rep's machine (one entry per rep name) rather than in the database the
 gateway writes. A missing or unreadable file means defaults; a failed write is ignored,
@@ -12,19 +15,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage.review import SORT_KEYS, QueueFilter
+from storage.review import SORT_KEYS, VIEWS, QueueFilter
 
-__all__ = ["QueuePrefs", "default_prefs_path", "load_prefs", "save_prefs"]
+__all__ = ["DEFAULT_FILTER", "QueuePrefs", "default_prefs_path", "load_prefs", "save_prefs"]
+
+DEFAULT_FILTER = QueueFilter(view="mine", sort="due")
 
 
 @dataclass(frozen=True, slots=True)
 class QueuePrefs:
-    flt: QueueFilter = field(default_factory=QueueFilter)
+    flt: QueueFilter = DEFAULT_FILTER
     last_seen: datetime | None = None  # when this rep last loaded the queue
 
 
@@ -49,13 +54,18 @@ def load_prefs(path: Path | None, actor: str) -> QueuePrefs:
     raw = _read_all(path).get(actor)
     if not isinstance(raw, dict):
         return QueuePrefs()
-    flt = QueueFilter()
+    flt = DEFAULT_FILTER
     try:
         sort = str(raw.get("sort", flt.sort))
+        descending = bool(raw.get("descending", False))
+        if "view" not in raw and sort == "age" and not descending:
+            sort = flt.sort  # saved before the desk, when oldest first was the default
+        view = str(raw.get("view", flt.view))
         flt = replace(
             flt,
+            view=view if view in VIEWS else flt.view,
             sort=sort if sort in SORT_KEYS else flt.sort,
-            descending=bool(raw.get("descending", False)),
+            descending=descending,
             states=tuple(str(s) for s in raw.get("states", flt.states)),
             intents=tuple(str(i) for i in raw.get("intents", ())),
             min_confidence=_float(raw.get("min_confidence")),
@@ -80,6 +90,7 @@ def save_prefs(path: Path | None, actor: str, prefs: QueuePrefs) -> None:
         return
     flt = prefs.flt
     entry = {
+        "view": flt.view,
         "sort": flt.sort,
         "descending": flt.descending,
         "states": list(flt.states),

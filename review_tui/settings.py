@@ -4,8 +4,10 @@ The app never reads the gateway's config: the CLI (or the demo) passes plain val
 the UI and the gateway share nothing but the database. The clock is injectable so ages
 on screen are deterministic in snapshots without freezing time for the event loop; it
 drives displayed ages and the "new" marks only, while leases always run on real time
-(other reps do). `prefs_path` is where the queue remembers each rep's sort, filter and
-last visit (see `review_tui.prefs`); None remembers nothing.
+(other reps do). `prefs_path` is where the queue remembers each rep's view, sort,
+filter and last visit (see `review_tui.prefs`); None remembers nothing. `desk` is the
+desk's teams and rules as the gateway read them from config: the rep's teams decide
+what "mine" lists, and its reps and teams are offered when assigning.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from storage.desk.hours import Desk
 from storage.models import utcnow
 
 # Rebuilds a draft body from a KB article: (article_id, entities, customer name, ticket id)
@@ -58,7 +61,18 @@ class ReviewSettings:
     # (what, start, end) spans of incidents → (metric spike, its sparkline) beside them;
     # given by the gateway, which reads Prometheus (the UI never imports it).
     metrics_beside: MetricsBeside | None = None
+    desk: Desk | None = None
 
     @property
     def is_ops(self) -> bool:
         return self.actor in self.ops
+
+    @property
+    def rules(self) -> Desk:
+        """The desk's rules; a desk of no teams when the caller gave none."""
+        return self.desk or Desk()
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        """The rep's own teams: "mine" lists their unowned tickets too."""
+        return self.rules.teams_of(self.actor)

@@ -147,7 +147,8 @@ class Ticket(SQLModel, table=True):
     customer_addr: str | None = Field(default=None, max_length=998, index=True)
     customer_name: str | None = Field(default=None, max_length=998)
     mailbox: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="open", max_length=32)
+    # Indexed: the queue's pending, solved and spam views list a few tickets of many.
+    status: str = Field(default="open", max_length=32, index=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -1,14 +1,14 @@
 """Queue transitions: claim, finish, shunt, and recovery of stale claims.
 
-Claims are compare-and-set updates (`UPDATE … WHERE id=? AND state=?`) and only the
-process whose update changed a row owns it, which is safe for several runner processes
-on one database, SQLite or PostgreSQL; on PostgreSQL the candidates are picked with
-`FOR UPDATE SKIP LOCKED` so concurrent runners take different rows. A claim that is
-never finished (the process died) is handed back after `stale_after`; a row that keeps
-dying is shunted after `max_attempts` so one poisonous message cannot loop forever.
-A temporary failure (a locked or full database) hands the message back with
-`retry_later` instead: it waits out a growing backoff, and is shunted only once it has
-used up `max_attempts`.
+On SQLite a claim is a compare-and-set update (`UPDATE … WHERE id=? AND state=?`): no
+row locks, and BEGIN IMMEDIATE serialises claimers anyway. On PostgreSQL, where several
+hosts claim at once, it is `WITH due AS (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …`: each
+claimer takes rows no other holds, in one round trip, instead of all reading the same
+oldest rows and queueing behind each other's locks (bench/pg_claims.py). A claim never
+finished (the process died) is handed back after `stale_after`; a row that keeps dying
+is shunted after `max_attempts`, so one poisonous message cannot loop forever. After a
+temporary failure (a locked or full database) `retry_later` hands it back to wait out a
+growing backoff; it is shunted only once it has used up `max_attempts`.
 """
 
 from __future__ import annotations
@@ -53,37 +53,38 @@ def check_transition(old: str, new: str) -> None:
 def claim_messages(
     engine: Engine, *, worker: str, limit: int = 10, from_state: str = MessageState.RECEIVED
 ) -> list[int]:
-    """Claim up to `limit` messages in `from_state` for `worker`; return their ids.
+    """Claim up to `limit` messages in `from_state` for `worker`; return their ids, oldest first.
 
     Unclaimed rows never carry a `claimed_at`, except those `retry_later` handed
     back: there it is the time before which they are not to be tried again.
     """
+    now = utcnow()
+    due = (
+        select(Message.id)
+        .where(
+            Message.state == from_state,
+            or_(col(Message.claimed_at).is_(None), col(Message.claimed_at) <= now),
+        )
+        .order_by(col(Message.id))
+        .limit(limit)
+    )
+    attempts = Message.attempts + 1  # type: ignore[operator]
+    claim = update(Message).values(
+        state=MessageState.ANALYSING, claimed_by=worker, claimed_at=now, attempts=attempts
+    )
     with session_scope(engine) as session:
-        candidates = session.exec(
-            select(Message.id)
-            .where(
-                Message.state == from_state,
-                or_(col(Message.claimed_at).is_(None), col(Message.claimed_at) <= utcnow()),
-            )
-            .order_by(col(Message.id))
-            .limit(limit)
-            # PostgreSQL: runners skip rows another runner is claiming instead of queueing
-            # behind its lock. SQLite has no row locks and ignores this (BEGIN IMMEDIATE
-            # already serialises claimers there).
-            .with_for_update(skip_locked=True)
-        ).all()
+        if engine.dialect.name == "postgresql":
+            # MATERIALIZED: as `id IN (subquery)` the planner may rerun it per joined row,
+            # locking a fresh batch each time. Locked rows were rechecked against WHERE.
+            locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            taken = session.execute(
+                claim.where(col(Message.id) == locked.c.id).returning(col(Message.id))
+            ).scalars()
+            return sorted(int(i) for i in taken)
         claimed: list[int] = []
-        now = utcnow()
-        for msg_id in candidates:
+        for msg_id in session.exec(due).all():
             result = session.execute(
-                update(Message)
-                .where(col(Message.id) == msg_id, col(Message.state) == from_state)
-                .values(
-                    state=MessageState.ANALYSING,
-                    claimed_by=worker,
-                    claimed_at=now,
-                    attempts=Message.attempts + 1,  # type: ignore[operator]
-                )
+                claim.where(col(Message.id) == msg_id, col(Message.state) == from_state)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(int(msg_id))  # type: ignore[arg-type]

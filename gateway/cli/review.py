@@ -1,8 +1,9 @@
 """`supportgate review`: open the review UI with plain values taken from config.
 
 The gateway is the composition root: it reads config.toml, then hands the review UI
-nothing but plain values (database URL, rep name, roles, limits) and one function that
-re-drafts a reply from a KB article with the project's own drafting code. The UI never
+nothing but plain values (database URL, rep name, roles, limits, the desk's teams and
+reply targets) and one function that re-drafts a reply from a KB article with the
+project's own drafting code. The UI never
 imports the gateway, so either side can change or crash without the other.
 
 The rep's name goes on every release and decides the ops role, so it is the operating
@@ -132,6 +133,7 @@ def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
     try:
         actor = rep_identity(config)
         redraft = build_redrafter(config)
+        from gateway.conversation.desk import desk_from
         from gateway.metrics.beside import beside_provider
         from storage.models import utcnow
 
@@ -148,6 +150,7 @@ def open_review(config: Config, *, ops: Sequence[str] | None = None) -> int:
             from_address=config.sender.from_address,
             redraft=redraft,
             metrics_beside=metrics,
+            desk=desk_from(config),
         )
     except ValueError as exc:
         print(f"review: {exc}", file=sys.stderr)

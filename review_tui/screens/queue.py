@@ -6,8 +6,8 @@ set of tagged draft ids; a timer re-reads the page so new mail and other reps' c
 appear without a restart.
 
 The screen is built in layers: `queue_paging` (state, layout, loading, paging),
-`queue_acts` (open, relabel, release, discard) and this module (key bindings, the
-search and filter prompts, and tagging).
+`queue_acts` (open, relabel, release, discard), `queue_desk` (views; take, assign,
+priority) and this module (key bindings, the search and filter prompts, and tagging).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from review_tui.query import (
     wants_suppressed,
 )
 from review_tui.screens.dialogs import ConfirmScreen, PickOrTypeScreen, PromptScreen
-from review_tui.screens.queue_acts import QueueActs
+from review_tui.screens.queue_desk import QueueDesk
 from review_tui.screens.queue_paging import QueuePaging
 from review_tui.widgets.queue_table import QueueTable
 from review_tui.widgets.safe_text import safe_line
@@ -42,7 +42,7 @@ from storage.review.patterns import TagPattern, one_term
 __all__ = ["QueueScreen"]
 
 
-class QueueScreen(QueueActs):
+class QueueScreen(QueueDesk):
     HELP_TITLE = "Keys — the queue"
     # Footer order is importance order: a narrow terminal cuts the footer from the right.
     BINDINGS = [
@@ -54,6 +54,10 @@ class QueueScreen(QueueActs):
         Binding("i", "intent", "Intent", id="queue.intent"),
         Binding("r", "release_one", "Release", id="queue.release"),
         Binding("d", "discard", "Discard", id="queue.discard"),
+        Binding("A", "take", "Assign me", id="queue.take"),
+        Binding("a", "assign", "Assign…", id="queue.assign"),
+        Binding("P", "priority", "Priority", id="queue.priority"),
+        Binding("v", "next_view", "View", id="queue.view"),
         Binding("t", "tag", "Tag", id="queue.tag"),
         Binding("u", "untag_all", "Clear tags", id="queue.untag"),
         Binding("R", "release_tagged", "Release tagged", id="queue.release_tagged"),
@@ -68,6 +72,11 @@ class QueueScreen(QueueActs):
         Binding("p", "page(-1)", "Prev page", show=False, id="queue.prev"),
         Binding("o", "sort", "Sort", show=False, id="queue.sort"),
         Binding("O", "reverse", "Reverse sort", show=False, id="queue.reverse"),
+        Binding("1", "view('mine')", "View: mine", show=False, id="queue.view_mine"),
+        Binding("2", "view('all')", "View: all open", show=False, id="queue.view_all"),
+        Binding("3", "view('pending')", "View: pending", show=False, id="queue.view_pending"),
+        Binding("4", "view('solved')", "View: solved", show=False, id="queue.view_solved"),
+        Binding("5", "view('spam')", "View: spam", show=False, id="queue.view_spam"),
     ]
 
     # ------------------------------------------------------------ prompts

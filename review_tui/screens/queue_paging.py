@@ -5,9 +5,10 @@ the tagged ids), lays out the table and its status lines, and loads pages in a t
 worker that posts the result back, so a slow query never freezes the keyboard. Loads
 are numbered and only the newest may fill the table; a timer re-reads the page so new
 mail and other reps' changes appear without a restart. Rows that arrived since the rep
-last loaded the queue are marked "new" (until opened), and the sort and filter are
-remembered for the rep across runs (`review_tui.prefs`). The acts a rep starts from the
-queue build on this class in their own modules.
+last loaded the queue are marked "new" (until opened), and the view, sort and filter
+are remembered for the rep across runs (`review_tui.prefs`). Each load also counts
+every view (mine, all, pending, solved, spam) for the tabs above the table. The acts a
+rep starts from the queue build on this class in their own modules.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from review_tui.prefs import QueuePrefs, load_prefs, save_prefs
+from review_tui.prefs import DEFAULT_FILTER, QueuePrefs, load_prefs, save_prefs
 from review_tui.query import describe_filter
+from review_tui.widgets.desk import VIEW_LABELS, view_tabs
 from review_tui.widgets.queue_table import SORT_LABELS, QueueTable
 from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
@@ -46,13 +48,13 @@ class QueuePaging(Screen[None]):
         def __init__(
             self,
             rows: list[rv.QueueRow],
-            total: int,
+            counts: dict[str, int],
             problems: tuple[int, int],
             request: int,
         ) -> None:
             super().__init__()
             self.rows = rows
-            self.total = total
+            self.counts = counts  # rows per view, the current one included
             self.problems, self.suppressed = problems
             self.request = request
 
@@ -73,10 +75,11 @@ class QueuePaging(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.flt = rv.QueueFilter()
+        self.flt = DEFAULT_FILTER
         self.page_offset = 0
         self.rows: list[rv.QueueRow] = []
         self.total = 0
+        self.counts: dict[str, int] = {}
         self.problems = 0
         self.suppressed = 0
         self.tagged: set[int] = set()
@@ -93,6 +96,7 @@ class QueuePaging(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("", id="queue-views", markup=False)
         yield Static("", id="queue-filter", markup=False)
         yield QueueTable(id="queue")
         yield Static("", id="queue-status", markup=False)
@@ -101,7 +105,8 @@ class QueuePaging(Screen[None]):
     def on_mount(self) -> None:
         settings = self.review.settings
         prefs = load_prefs(settings.prefs_path, settings.actor)
-        self.flt, self.new_since = prefs.flt, prefs.last_seen
+        self.flt = replace(prefs.flt, me=settings.actor, teams=settings.teams)
+        self.new_since = prefs.last_seen
         self.reload()
         seconds = self.review.settings.refresh_seconds
         if seconds > 0:
@@ -127,7 +132,7 @@ class QueuePaging(Screen[None]):
         try:
             with Session(self.review.reader) as session:
                 rows = rv.page_queue(session=session, flt=flt, offset=offset, limit=size)
-                total = rv.count_queue(session=session, flt=flt)
+                counts = rv.count_views(session=session, flt=flt)
                 problems = (
                     rv.count_problems(session=session),
                     rv.count_suppressed(session=session),
@@ -139,7 +144,7 @@ class QueuePaging(Screen[None]):
                 self.Done(f"could not load the queue: {exc}", error=True, reload=False)
             )
             return
-        self.post_message(self.PageLoaded(rows, total, problems, request))
+        self.post_message(self.PageLoaded(rows, counts, problems, request))
 
     def on_queue_screen_page_loaded(self, event: PageLoaded) -> None:
         if event.request != self.requested:
@@ -149,7 +154,8 @@ class QueuePaging(Screen[None]):
             self.new_since = self.new_since or now  # first visit ever: only later mail is new
             self._remember(last_seen=now)
         self.loaded = True
-        self.rows, self.total = event.rows, event.total
+        self.rows, self.counts = event.rows, event.counts
+        self.total = event.counts.get(self.flt.view or "", 0)
         self.problems, self.suppressed = event.problems, event.suppressed
         table = self.query_one(QueueTable)
         table.show(
@@ -198,10 +204,17 @@ class QueuePaging(Screen[None]):
         if self.suppressed:
             parts.append(f"{self.suppressed:,} suppressed (s)")
         self.query_one("#queue-status", Static).update(Text(" · ".join(parts)))
-        search = f"  search: {self.flt.search}" if self.flt.search else ""
-        self.query_one("#queue-filter", Static).update(
-            safe_line(f"filter: {describe_filter(self.flt)}{search}", limit=300)
-        )
+        self.query_one("#queue-views", Static).update(view_tabs(self.counts, self.flt.view))
+        self.query_one("#queue-filter", Static).update(safe_line(self._view_line(), limit=300))
+
+    def _view_line(self) -> str:
+        """The view and its filter; the state filter applies to the open views only."""
+        flt, label = self.flt, VIEW_LABELS.get(self.flt.view or "", "")
+        search = f"  search: {flt.search}" if flt.search else ""
+        if flt.view in ("mine", "all"):
+            return f"{label} · filter: {describe_filter(flt)}{search}"
+        rest = describe_filter(replace(flt, states=()))
+        return f"{label} · each ticket's latest draft{f' · filter: {rest}' if rest else ''}{search}"
 
     def on_queue_screen_done(self, event: Done) -> None:
         self.review.say(event.text, error=event.error)
@@ -245,6 +258,8 @@ class QueuePaging(Screen[None]):
     def sort_label(self) -> str:
         if self.flt.sort == "age":
             return "newest first" if self.flt.descending else "oldest first"
+        if self.flt.sort == "due":
+            return "due latest first" if self.flt.descending else "due soonest first"
         return f"by {SORT_LABELS[self.flt.sort]}{' ↓' if self.flt.descending else ''}"
 
     def _set_filter(self, flt: rv.QueueFilter) -> None:

@@ -11,8 +11,9 @@ after a one-key confirmation that shows recipient and subject; the UI never send
 
 The screen is built in layers, one concern per module: `ticket_layout` (the widgets and
 how a ticket is drawn), `ticket_writes` (release, discard, take over, leave),
-`ticket_editing` (edit, save, relabel, re-draft) and this module (key bindings, loading
-and the lease). Worker messages live in `ticket_events`.
+`ticket_editing` (edit, save, relabel, re-draft), `ticket_desk` (status, owner,
+priority, merge, split) and this module (key bindings, loading and the lease). Worker
+messages live in `ticket_events`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from textual.binding import Binding
 from textual.widgets import Static, TextArea
 
 from review_tui.screens import ticket_events as events
-from review_tui.screens.ticket_editing import TicketEditing
+from review_tui.screens.ticket_desk import TicketDesk
 from review_tui.widgets.safe_text import clean, safe_line
 from storage import review as rv
 
 __all__ = ["TicketScreen"]
 
 
-class TicketScreen(TicketEditing):
+class TicketScreen(TicketDesk):
     HELP_TITLE = "Keys — a ticket"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True, id="ticket.save"),
@@ -42,8 +43,17 @@ class TicketScreen(TicketEditing):
         Binding("a", "article", "KB article", id="ticket.article"),
         Binding("r", "release", "Release", id="ticket.release"),
         Binding("d", "discard", "Discard", id="ticket.discard"),
-        Binding("o", "take_over", "Take over", id="ticket.take_over"),
+        Binding("S", "status('solved')", "Solve", id="ticket.solve"),
+        Binding("C", "status('closed')", "Close", id="ticket.close"),
+        Binding("X", "status('spam')", "Spam", id="ticket.spam"),
+        Binding("O", "status('open')", "Reopen", id="ticket.reopen"),
         Binding("q", "back", "Back", id="ticket.back"),
+        Binding("o", "take_over", "Take over", id="ticket.take_over"),
+        Binding("A", "take", "Assign me", id="ticket.take"),
+        Binding("H", "assign", "Assign…", id="ticket.assign"),
+        Binding("P", "priority", "Priority", id="ticket.priority"),
+        Binding("M", "merge", "Merge into…", show=False, id="ticket.merge"),
+        Binding("B", "split", "Split off (new ticket)", show=False, id="ticket.split"),
     ]
 
     # The worker messages, also reachable as `TicketScreen.Loaded` and so on.
@@ -56,12 +66,16 @@ class TicketScreen(TicketEditing):
     Failed = events.Failed
 
     # While editing, keys type into the draft: only saving and stopping act (and show).
-    READING_ACTIONS = frozenset(
-        {"edit", "intent", "article", "release", "discard", "take_over", "back"}
+    DESK_ACTIONS = frozenset({"status", "take", "assign", "priority", "merge", "split"})
+    READING_ACTIONS = (
+        frozenset({"edit", "intent", "article", "release", "discard", "take_over", "back"})
+        | DESK_ACTIONS
     )
 
-    # Acts that change the draft: off once the ticket was taken over.
-    WRITING_ACTIONS = frozenset({"save", "edit", "intent", "article", "release", "discard"})
+    # Acts that change the draft or the ticket: off once the ticket was taken over.
+    WRITING_ACTIONS = (
+        frozenset({"save", "edit", "intent", "article", "release", "discard"}) | DESK_ACTIONS
+    )
     renewed_at = 0.0  # time.monotonic() of the last renewal
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -20,6 +20,7 @@ __all__ = [
     "Finished",
     "LeaseChanged",
     "Loaded",
+    "Moved",
     "Saved",
 ]
 
@@ -66,6 +67,15 @@ class Changed(Message, namespace="ticket_screen"):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class Moved(Message, namespace="ticket_screen"):
+    """The draft moved to another ticket (merged or split off): hold that one instead."""
+
+    def __init__(self, text: str, old_ticket: int) -> None:
+        super().__init__()
+        self.text = text
+        self.old_ticket = old_ticket
 
 
 class Failed(Message, namespace="ticket_screen"):

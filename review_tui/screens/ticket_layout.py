@@ -101,7 +101,8 @@ class TicketLayout(Screen[None]):
         self.query_one("#ev-kb", Static).update(
             ev.suggestions_text(view.suggestions, draft.article_id)
         )
-        self.query_one("#ev-why", Static).update(ev.rationale_text(view))
+        now = self.review.settings.clock()
+        self.query_one("#ev-why", Static).update(ev.rationale_text(view, now))
         self.query_one("#draft-brief", Static).update(
             brief_text((draft.evidence or {}).get("brief"))
         )

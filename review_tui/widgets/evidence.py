@@ -3,15 +3,19 @@
 Pure functions from storage's TicketView to `Text`, so the ticket screen stays about
 keys and workers, and everything customer-supplied goes through `safe_text` once. Our
 own released replies are in the conversation too, marked as ours with their delivery
-state, so a rep never answers twice or contradicts what was already sent.
+state, so a rep never answers twice or contradicts what was already sent. The Why panel
+starts with the desk's reasons: the routing rule, the priority's source, who has the
+ticket, its status and when our reply is due.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 
+from review_tui.widgets.desk import desk_lines
 from review_tui.widgets.safe_text import highlighted, safe, safe_line
 from storage.review import ConversationItem, TicketView
 
@@ -127,10 +131,14 @@ def label_text(view: TicketView) -> str:
     return f"{draft.intent or '?'} {conf}"
 
 
-def rationale_text(view: TicketView) -> Text:
+def rationale_text(view: TicketView, now: datetime) -> Text:
+    """Why the ticket is where it is (status, owner, routing, priority, due), then why
+    the draft says what it says."""
     draft = view.draft
     conf = "?" if draft.confidence is None else f"{draft.confidence:.2f}"
     out = Text("Why\n", style="bold underline")
+    out.append_text(desk_lines(view.ticket, now))
+    out.append("\n\n")
     out.append_text(safe(draft.rationale or "no rationale recorded"))
     out.append("\n")
     out.append_text(

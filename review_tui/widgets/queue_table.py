@@ -3,8 +3,9 @@
 Filling a DataTable costs about 75 µs a row, so the table only ever holds the page the
 database returned (200 rows by default); sorting, filtering and counting happen in SQL.
 Every cell is a `Text` because DataTable parses plain strings as markup. The columns
-fit the terminal: on a narrow one the least useful go first (Bucket, then Held by) and
-the subject takes what is left, so State and Intent always stay in view.
+fit the terminal: on a narrow one the least useful go first (Bucket, Held by, Priority,
+then Owner) and the subject takes what is left, so Due, State and Intent always stay in
+view. Due is the time left until our reply is due, red once it is late.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.text import Text
 from textual import events
 from textual.widgets import DataTable
 
+from review_tui.widgets.desk import due_text, owner_text, priority_text, span, status_text
 from review_tui.widgets.safe_text import safe_line
 from storage.review import QueueRow
 
@@ -24,17 +26,23 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("tag", "", 1),
     ("new", "", 3),  # "new": arrived since the rep last loaded the queue
     ("flags", "", 4),  # "!" urgent, "S" security, the language when not English
+    ("due", "Due", 10),  # "3h10", "-1h05 late"
     ("age", "Age", 4),
     ("sender", "Sender", 24),
     ("subject", "Subject", 32),
     ("intent", "Intent", 23),  # "access_permissions 0.99"
     ("state", "State", 12),
+    ("priority", "Prio", 6),
+    ("owner", "Owner", 12),  # the owner, or the team of a ticket nobody owns
     ("holder", "Held by", 10),
     ("bucket", "Bucket", 14),
 )
-# Dropped in this order when the terminal is too narrow for every column.
-DROP_FIRST = ("bucket", "holder")
+# Dropped in this order when the terminal is too narrow for every column. Priority goes
+# before Owner: the reply targets follow priority, so Due already carries most of it.
+DROP_FIRST = ("bucket", "holder", "priority", "owner")
 MIN_SUBJECT = 16
+# Then, in this order, these narrow down to a floor (the intent keeps its confidence).
+SHRINK = (("sender", 16), ("intent", 16), ("sender", 12))
 ROOMY_SUBJECT = 24  # narrower than this, a column from DROP_FIRST goes
 MAX_SUBJECT = 60
 CELL_PADDING = 2  # DataTable pads each cell by one column on either side
@@ -47,6 +55,9 @@ SORT_LABELS = {
     "confidence": "confidence",
     "signature": "bucket",
     "state": "state",
+    "due": "due",
+    "priority": "priority",
+    "owner": "owner",
 }
 
 STATE_STYLES = {
@@ -59,16 +70,7 @@ STATE_STYLES = {
 
 def age(at: datetime, now: datetime) -> str:
     """Readable age in at most four characters: 45s, 12m, 3h05, 14d."""
-    seconds = max(0, int((now - at).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 24:
-        return f"{hours}h{minutes % 60:02d}"
-    return f"{hours // 24}d"
+    return span(max(0, int((now - at).total_seconds())))
 
 
 def fit_columns(width: int) -> list[tuple[str, str, int]]:
@@ -83,19 +85,21 @@ def fit_columns(width: int) -> list[tuple[str, str, int]]:
         if used(columns) + ROOMY_SUBJECT <= room:
             break
         columns = [c for c in columns if c[0] != key]
-    overflow = used(columns) + MIN_SUBJECT - room
-    if overflow > 0:  # still too wide: the sender gives way too, down to a readable width
+    for shrinking, floor in SHRINK:  # still too wide: these give way, to readable widths
+        overflow = used(columns) + MIN_SUBJECT - room
+        if overflow <= 0:
+            break
         columns = [
-            (k, label, max(MIN_SUBJECT, w - overflow) if k == "sender" else w)
-            for k, label, w in columns
+            (k, label, max(floor, w - overflow) if k == shrinking else w) for k, label, w in columns
         ]
     subject = max(MIN_SUBJECT, min(MAX_SUBJECT, room - used(columns)))
     return [(k, label, subject if k == "subject" else w) for k, label, w in columns]
 
 
-def intent_cell(row: QueueRow) -> Text:
+def intent_cell(row: QueueRow, width: int = 23) -> Text:
+    """`access_permissions 0.99`; in a narrow column the name is cut, not the confidence."""
     conf = "" if row.confidence is None else f" {row.confidence:.2f}"
-    return safe_line(f"{row.intent or '?'}{conf}")
+    return safe_line(row.intent or "?", limit=max(4, width - len(conf))) + Text(conf)
 
 
 def flags_cell(row: QueueRow) -> Text:
@@ -116,6 +120,7 @@ class QueueTable(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns_shown: list[tuple[str, str, int]] = []
+        self.widths: dict[str, int] = {}
         self._last: tuple[list[QueueRow], dict[str, Any]] | None = None
 
     def on_mount(self) -> None:
@@ -137,6 +142,7 @@ class QueueTable(DataTable[Text]):
         for key, label, size in wanted:
             self.add_column(Text(label), key=key, width=size)
         self.columns_shown = wanted
+        self.widths = {key: size for key, _, size in wanted}
         return True
 
     def show(
@@ -176,8 +182,14 @@ class QueueTable(DataTable[Text]):
             "age": Text(age(row.written_at or row.received_at, now)),
             "sender": safe_line(row.sender, limit=60),
             "subject": safe_line(row.subject, limit=120),
-            "intent": intent_cell(row),
-            "state": Text(row.state, style=STATE_STYLES.get(row.state, "")),
+            "intent": intent_cell(row, self.widths.get("intent", 23)),
+            "due": due_text(row.reply_due, now),
+            # A ticket no longer open (the pending, solved and spam views) shows its status.
+            "state": Text(row.state, style=STATE_STYLES.get(row.state, ""))
+            if row.status == "open"
+            else status_text(row.status),
+            "priority": priority_text(row.priority),
+            "owner": owner_text(row.owner, row.team),
             "holder": safe_line(holder, style="bold red" if holder else "", limit=30),
             "bucket": safe_line(row.signature or "", limit=40),
         }

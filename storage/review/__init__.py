@@ -47,6 +47,7 @@ from storage.review.leases import (
 )
 from storage.review.queue import (
     count_queue,
+    count_views,
     page_queue,
     read_engine,
     tag_by_pattern,
@@ -75,6 +76,7 @@ from storage.review.types import (
     QUEUE_STATES,
     RELEASABLE_STATES,
     SORT_KEYS,
+    VIEWS,
     AlreadyAnswered,
     BulkCandidate,
     ConfirmationMismatch,
@@ -97,6 +99,7 @@ __all__ = [
     "QUEUE_STATES",
     "RELEASABLE_STATES",
     "SORT_KEYS",
+    "VIEWS",
     "AlreadyAnswered",
     "BulkCandidate",
     "ConfirmationMismatch",
@@ -117,6 +120,7 @@ __all__ = [
     "count_problems",
     "count_queue",
     "count_suppressed",
+    "count_views",
     "discard",
     "draft_placeholders",
     "lease_state",

@@ -12,23 +12,34 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Boolean, event, func, or_
+from sqlalchemy import case, event, func
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, create_engine, select
 
 from storage.db import BUSY_TIMEOUT_MS, make_engine
 from storage.models import Draft, Message, Ticket
 from storage.review.patterns import TagPattern, checked, matches, narrow, one_term
 from storage.review.rows import ROW_COLUMNS, queue_row
+from storage.review.search import search
 from storage.review.types import (
     MAX_TAGGED,
     SORT_KEYS,
+    VIEWS,
     QueueFilter,
     QueueRow,
     ReviewError,
+)
+from storage.review.views import (
+    DESK_SORTS,
+    STATUS_VIEW,
+    desk_order,
+    due_page_ids,
+    filters_states,
+    latest_draft,
+    needs_ticket,
+    view_conditions,
+    walks_due_index,
 )
 
 # ---------------------------------------------------------------- queue queries
@@ -73,10 +84,6 @@ def _reader_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")  # deferred: a WAL read snapshot, no lock
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _joined(stmt: Any) -> Any:
     return stmt.join(Message, col(Message.id) == col(Draft.message_pk)).join(
         Ticket, col(Ticket.id) == col(Draft.ticket_id)
@@ -91,39 +98,14 @@ def _narrow(stmt: Any, flt: QueueFilter) -> Any:
     """Join only the tables the filter and the sort need; draft-only queries use its indexes."""
     if flt.mailbox or flt.search.strip() or flt.sort in ("age", "subject"):
         stmt = stmt.join(Message, col(Message.id) == col(Draft.message_pk))
-    if flt.search.strip() or flt.sort == "signature":
+    if flt.search.strip() or flt.sort == "signature" or needs_ticket(flt):
         stmt = stmt.join(Ticket, col(Ticket.id) == col(Draft.ticket_id))
     return stmt
 
 
-class _Contains(ColumnElement[bool]):
-    """`column` matches a LIKE pattern, ignoring case.
-
-    SQLAlchemy writes ILIKE on SQLite as lower(column) LIKE lower(pattern), a function
-    call per row and column that made a search over 100,000 drafts take 0.8 s. SQLite's
-    LIKE already ignores ASCII case, and its lower() folds nothing beyond ASCII, so a
-    plain LIKE matches exactly the same rows there (0.46 s); elsewhere it is ILIKE.
-    """
-
-    inherit_cache = False
-    type = Boolean()
-
-    def __init__(self, column: Any, pattern: str) -> None:
-        self.column, self.pattern = column, pattern
-
-
-@compiles(_Contains)
-def _contains_ilike(element: _Contains, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.column.ilike(element.pattern, escape="\\"), **kw))
-
-
-@compiles(_Contains, "sqlite")
-def _contains_sqlite(element: _Contains, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.column.like(element.pattern, escape="\\"), **kw))
-
-
 def _apply_filter(stmt: Any, flt: QueueFilter, *, state_index: bool = True) -> Any:
-    if flt.states:
+    stmt = stmt.where(*view_conditions(flt)) if flt.view is not None else stmt
+    if flt.states and filters_states(flt):
         # Skipping the state index lets SQLite walk the sort column's index and stop
         # after one page instead of sorting every open draft.
         state = col(Draft.state) if state_index else col(Draft.state).concat("")
@@ -137,21 +119,8 @@ def _apply_filter(stmt: Any, flt: QueueFilter, *, state_index: bool = True) -> A
     if flt.mailbox:
         stmt = stmt.where(col(Message.mailbox) == flt.mailbox)
     if flt.search.strip():
-        pattern = f"%{_escape_like(flt.search.strip())}%"
-        stmt = stmt.where(
-            or_(
-                *(
-                    _Contains(column, pattern)
-                    for column in (
-                        col(Draft.subject),
-                        col(Message.subject),
-                        col(Message.from_addr),
-                        col(Draft.to_addr),
-                        col(Ticket.signature),
-                    )
-                )
-            )
-        )
+        within = flt.states if flt.states and filters_states(flt) else ()
+        stmt = stmt.where(search(flt.search, within=within))  # see storage.review.search
     return stmt
 
 
@@ -170,25 +139,31 @@ def page_queue(
     *, session: Session, flt: QueueFilter = QueueFilter(), offset: int = 0, limit: int = 200
 ) -> list[QueueRow]:
     """One page of the queue, sorted and filtered in the database."""
-    if flt.sort not in _SORT_COLUMNS:
+    if flt.sort not in SORT_KEYS:
         raise ReviewError(f"cannot sort by {flt.sort!r} (choose from {', '.join(SORT_KEYS)})")
-    column = _SORT_COLUMNS[flt.sort]
-    order = column.desc() if flt.descending else column.asc()
+    if flt.sort in DESK_SORTS:
+        order = desk_order(flt.sort, flt.descending)
+    else:
+        column = _SORT_COLUMNS[flt.sort]
+        order = [column.desc() if flt.descending else column.asc()]
     tiebreak = col(Draft.id).desc() if flt.descending else col(Draft.id).asc()
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    by_draft_index = sqlite and flt.sort in ("intent", "confidence")
+    dialect = session.get_bind().dialect.name
+    by_due = walks_due_index(flt, dialect)
+    # On SQLite, keep the planner off the state index where another index gives the order.
+    by_sort_index = by_due or (dialect == "sqlite" and flt.sort in ("intent", "confidence"))
     # Two steps: sort narrow (ids only, minimal joins), then read the page's columns.
-    ids_stmt = (
-        _apply_filter(
-            _narrow(select(col(Draft.id)).select_from(Draft), flt),
-            flt,
-            state_index=not by_draft_index,
-        )
-        .order_by(order, tiebreak)
-        .offset(max(0, offset))
-        .limit(max(0, limit))
+    filtered = _apply_filter(
+        _narrow(select(col(Draft.id)).select_from(Draft), flt),
+        flt,
+        state_index=not by_sort_index,
     )
-    ids = [int(i) for i in session.exec(ids_stmt).all()]
+    if by_due:
+        ids = due_page_ids(
+            session, filtered, descending=flt.descending, offset=max(0, offset), limit=limit
+        )
+    else:
+        page = filtered.order_by(*order, tiebreak).offset(max(0, offset)).limit(max(0, limit))
+        ids = [int(i) for i in session.exec(page).all()]
     if not ids:
         return []
     rows = session.exec(
@@ -203,6 +178,30 @@ def count_queue(*, session: Session, flt: QueueFilter = QueueFilter()) -> int:
     counted = replace(flt, sort="state")  # a count needs no sort column joined
     stmt = _narrow(select(func.count(col(Draft.id))).select_from(Draft), counted)
     return int(session.exec(_apply_filter(stmt, counted)).one())
+
+
+def count_views(*, session: Session, flt: QueueFilter = QueueFilter()) -> dict[str, int]:
+    """How many rows each view lists under the rest of `flt` (the view tabs).
+
+    Two reads, not one per view: the open drafts of open tickets, with how many of them
+    are "mine"; and the tickets of every other status, each with its newest draft.
+    """
+    work = replace(flt, view="all", sort="state")
+    mine = view_conditions(replace(work, view="mine"))[-1]
+    stmt = select(func.count(col(Draft.id)), func.sum(case((mine, 1), else_=0)))
+    every, own = session.exec(_apply_filter(_narrow(stmt.select_from(Draft), work), work)).one()
+    done = replace(flt, view=None, states=(), sort="state")
+    by_status = (
+        _apply_filter(
+            _narrow(select(col(Ticket.status), func.count()).select_from(Draft), work), done
+        )
+        .where(col(Ticket.status).in_(list(STATUS_VIEW)), latest_draft())
+        .group_by(col(Ticket.status))
+    )
+    counts = dict.fromkeys(VIEWS, 0) | {"mine": int(own or 0), "all": int(every or 0)}
+    for status, n in session.exec(by_status).all():
+        counts[STATUS_VIEW[status]] += int(n)
+    return counts
 
 
 def tag_by_pattern(

@@ -1,7 +1,8 @@
 """One queue row: the columns a page reads, and the row a rep sees, flags included.
 
 The flags (urgent, security, the language when not English) come from the brief that
-drafting stored with the draft, so the queue shows them without a schema change.
+drafting stored with the draft, so the queue shows them without a schema change. The
+desk's columns (owner, team, priority, when the reply is due, status) are the ticket's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ ROW_COLUMNS: tuple[Any, ...] = (
     col(Ticket.lease_expires_at),
     col(Message.mailbox),
     col(Draft.evidence),
+    col(Ticket.owner),
+    col(Ticket.team),
+    col(Ticket.priority),
+    col(Ticket.reply_due),
+    col(Ticket.status),
 )
 
 
@@ -53,6 +59,11 @@ def queue_row(r: Any) -> QueueRow:
         expires,
         mailbox,
         evidence,
+        owner,
+        team,
+        priority,
+        reply_due,
+        status,
     ) = r
     return QueueRow(
         draft_id=int(did),
@@ -71,6 +82,11 @@ def queue_row(r: Any) -> QueueRow:
         lease_expires_at=expires,
         mailbox=mailbox,
         flags=_flags(evidence),
+        owner=owner,
+        team=team,
+        priority=priority,
+        reply_due=reply_due,
+        status=status or "open",
     )
 
 

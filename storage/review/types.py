@@ -15,7 +15,10 @@ from storage.models import Draft, DraftState, Message, Ticket
 OPEN_STATES: tuple[str, ...] = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE, DraftState.STALE)
 RELEASABLE_STATES: tuple[str, ...] = (DraftState.DRAFTED, DraftState.NEEDS_TRIAGE)
 QUEUE_STATES: tuple[str, ...] = (*OPEN_STATES, DraftState.FAILED)
+# In the order `o` cycles them in the queue, from its default (due).
 SORT_KEYS: tuple[str, ...] = (
+    "due",
+    "priority",
     "age",
     "sender",
     "subject",
@@ -23,7 +26,11 @@ SORT_KEYS: tuple[str, ...] = (
     "confidence",
     "signature",
     "state",
+    "owner",
 )
+# What the queue lists (see `storage.review.views`): "mine" and "all" are open drafts of
+# open tickets; the others are tickets in that status, each with its latest draft.
+VIEWS: tuple[str, ...] = ("mine", "all", "pending", "solved", "spam")
 PATTERN_FIELDS: tuple[str, ...] = ("intent", "signature", "entity", "sender_domain")
 MAX_TAGGED = 10_000
 
@@ -94,6 +101,11 @@ class QueueFilter:
     search: str = ""
     sort: str = "age"
     descending: bool = False
+    # One of VIEWS, or None for every draft in `states` whatever its ticket's status.
+    view: str | None = None
+    # Whose "mine" it is: the rep and their teams (the UI fills these in, never saves them).
+    me: str = ""
+    teams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +128,12 @@ class QueueRow:
     flags: tuple[str, ...] = ()
     # The mail's own time (its Date, when believable): what the age column shows.
     written_at: datetime | None = None
+    # The desk (storage.desk): who has the ticket, how urgent, when our reply is due.
+    owner: str | None = None
+    team: str | None = None
+    priority: str | None = None
+    reply_due: datetime | None = None
+    status: str = "open"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ from review_tui.prefs import QueuePrefs, save_prefs
 from review_tui.screens.queue import QueueScreen
 from review_tui.widgets.queue_table import QueueTable
 from storage.db import session_scope
-from storage.models import Draft
+from storage.models import Draft, Ticket
 from storage.review import QueueFilter
 from storage.seed import FIXED_NOW, SeedResult
-from tests.review_tui.conftest import settle
+from tests.review_tui.conftest import APP_NOW, settle
 from tests.review_tui.test_app import AppFactory
 from tests.review_tui.test_brief_panel import BRIEF
 
@@ -33,14 +33,25 @@ SIZES = pytest.mark.parametrize("size", [(120, 40), (100, 30)], ids=["120x40", "
 
 @SIZES
 def test_queue_screen(
+    db: Engine,
     seeded: SeedResult,
     make_app: AppFactory,
     snap_compare: Any,
     size: tuple[int, int],
     prefs_path: Path,
 ) -> None:
+    # The newest tickets owe replies, two of them late; a few are alice's.
+    with session_scope(db) as session:
+        for n, draft_id in enumerate(seeded.draft_ids[:8]):
+            row = session.get(Draft, draft_id)
+            ticket = session.get(Ticket, row.ticket_id if row else 0)
+            assert ticket is not None
+            ticket.reply_due = APP_NOW + timedelta(minutes=53 * n - 95)
+            ticket.owner, ticket.team = ("alice" if n % 3 == 0 else None), "billing"
+            ticket.priority = ("urgent", "high", "normal", "low")[n % 4]
+            session.add(ticket)
     # The rep sorted newest first last time, and last looked two hours before the seed's now.
-    flt = QueueFilter(sort="age", descending=True)
+    flt = QueueFilter(view="mine", sort="age", descending=True)
     save_prefs(prefs_path, "alice", QueuePrefs(flt=flt, last_seen=FIXED_NOW - timedelta(hours=2)))
 
     async def ready(pilot: Pilot[Any]) -> None:

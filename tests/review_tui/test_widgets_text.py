@@ -75,22 +75,26 @@ def test_ages_read_plainly(delta: timedelta, shown: str) -> None:
     assert age(FIXED_NOW - delta, FIXED_NOW) == shown
 
 
-def test_narrow_terminals_drop_bucket_then_held_by_never_state() -> None:
-    keys = {width: [k for k, _, _ in fit_columns(width)] for width in (160, 120, 100, 80)}
-    assert "bucket" in keys[160] and "holder" in keys[160]
-    assert "bucket" not in keys[120]
-    for width in (100, 80):
-        assert "bucket" not in keys[width] and "holder" not in keys[width]
-        assert {"state", "intent", "subject", "sender", "age"} <= set(keys[width])
-    wide = sum(w + 2 for _, _, w in fit_columns(100))
-    assert wide <= 98  # fits beside the scrollbar
+def test_narrow_terminals_drop_bucket_held_by_priority_owner_never_due_or_state() -> None:
+    widths = (180, 160, 140, 120, 100)
+    keys = {width: [k for k, _, _ in fit_columns(width)] for width in widths}
+    assert {"bucket", "holder", "priority", "owner"} <= set(keys[180])
+    assert "bucket" not in keys[160] and {"holder", "priority", "owner"} <= set(keys[160])
+    assert "holder" not in keys[140] and "priority" not in keys[140] and "owner" in keys[140]
+    for width in (120, 100):
+        assert not {"bucket", "holder", "priority", "owner"} & set(keys[width])
+        assert {"due", "state", "intent", "subject", "sender", "age"} <= set(keys[width])
+    for width in widths:
+        assert sum(w + 2 for _, _, w in fit_columns(width)) <= width - 2  # beside the scrollbar
 
 
 def test_prefs_are_kept_per_rep_and_survive_a_bad_file(tmp_path: object) -> None:
     from pathlib import Path
 
     path = Path(str(tmp_path)) / "review.json"
-    flt = QueueFilter(sort="age", descending=True, intents=("billing",), min_confidence=0.5)
+    flt = QueueFilter(
+        view="all", sort="age", descending=True, intents=("billing",), min_confidence=0.5
+    )
     save_prefs(path, "alice", QueuePrefs(flt=flt, last_seen=FIXED_NOW))
     save_prefs(path, "bob", QueuePrefs())
     assert load_prefs(path, "alice") == QueuePrefs(flt=flt, last_seen=FIXED_NOW)

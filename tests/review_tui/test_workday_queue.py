@@ -205,16 +205,18 @@ async def test_suppressed_mail_is_reachable_with_its_reason(
         assert message is not None and message.state == "received"
 
 
-async def test_a_narrower_terminal_drops_bucket_and_held_by_first(
+async def test_a_narrower_terminal_drops_bucket_held_by_priority_and_owner_first(
     seeded: SeedResult, make_app: AppFactory
 ) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(180, 40)) as pilot:
         await settle(pilot)
         table = queue_of(app).query_one(QueueTable)
-        assert {"bucket", "holder", "state"} <= {k for k, _, _ in table.columns_shown}
+        wide = {"bucket", "holder", "priority", "owner", "due", "state"}
+        assert wide <= {k for k, _, _ in table.columns_shown}
         await pilot.resize_terminal(100, 30)
         await settle(pilot)
-        keys = [k for k, _, _ in table.columns_shown]
-        assert "bucket" not in keys and "holder" not in keys and "state" in keys
+        keys = set(k for k, _, _ in table.columns_shown)
+        assert not {"bucket", "holder", "priority", "owner"} & keys
+        assert {"due", "state"} <= keys
         assert table.row_count == 40 and "drafted" in screen_text(app)
