@@ -120,3 +120,15 @@ def test_sparklines() -> None:
     assert len(line) == 4 and line[0] == "█" and line[1] == " " and line[-1] != " "
     assert len(sparkline(times, start=T0, end=T0 + timedelta(days=7), width=48)) <= 48
     assert spark_values([1.0, 1.0, 5.0]) == "▁▁█" and spark_values([]) == ""
+
+
+def test_symptoms_are_found_whatever_the_case() -> None:
+    from nlp.incidents.keys import symptoms
+
+    found = symptoms("ECONNREFUSED from the LB, and the Certificate Has Expired. Checkout IS DOWN.")
+    assert found == {
+        ("symptom", "connection refused"),
+        ("symptom", "certificate expired"),
+        ("symptom", "down"),
+    }
+    assert symptoms("Please resend the invoice.") == set()
