@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Message, MessageState, Outbox, OutboxState, utcnow
+from storage.workers import mark_uncertain
 
 # Allowed transitions of Message.state; anything else is a programming error.
 TRANSITIONS: dict[str, set[str]] = {
@@ -258,19 +259,7 @@ def mark_stale_sends_uncertain(session: Session, *, cutoff: datetime) -> int:
     rows = session.exec(
         select(Outbox).where(Outbox.state == OutboxState.SENDING, col(Outbox.claimed_at) < cutoff)
     ).all()
-    for row in rows:
-        row.state = OutboxState.UNCERTAIN
-        row.last_error = f"sender {row.claimed_by} stopped during delivery; not resent"
-        session.add(row)
-        audit(
-            session,
-            actor="system",
-            action="outbox.uncertain",
-            entity_type="outbox",
-            entity_id=row.id,
-            details={"claimed_by": row.claimed_by},
-        )
-    return len(rows)
+    return mark_uncertain(session, rows, actor="system", why="stopped")
 
 
 def release_claims(engine: Engine, *, worker_prefix: str) -> int:

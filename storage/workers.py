@@ -14,6 +14,8 @@ and an outbox row it was sending becomes `uncertain`, never sent again by a mach
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -87,17 +89,50 @@ def reclaim_dead(engine: Engine, *, worker_prefix: str, max_attempts: int) -> tu
                 col(Outbox.claimed_by).startswith(worker_prefix),
             )
         ).all()
-        for row in sending:
-            row.state = OutboxState.UNCERTAIN
-            row.last_error = f"sender {row.claimed_by} died during delivery; not resent"
-            session.add(row)
+        uncertain += mark_uncertain(session, sending, actor="supervisor", why="died")
+    return requeued, shunted, uncertain
+
+
+def mark_uncertain(session: Session, rows: Sequence[Outbox], *, actor: str, why: str) -> int:
+    """`rows`, caught `sending` by a sender that `why` ("died", "stopped"), become
+    `uncertain`: never resent blindly, audited."""
+    for row in rows:
+        row.state = OutboxState.UNCERTAIN
+        row.last_error = f"sender {row.claimed_by} {why} during delivery; not resent"
+        session.add(row)
+        audit(
+            session,
+            actor=actor,
+            action="outbox.uncertain",
+            entity_type="outbox",
+            entity_id=row.id,
+            details={"claimed_by": row.claimed_by},
+        )
+    return len(rows)
+
+
+def release_claims(engine: Engine, *, worker_prefix: str) -> int:
+    """Hand back every message claimed by workers whose name starts with `worker_prefix`
+    (this process, on a clean stop), without counting it as a failed attempt."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Message).where(
+                Message.state == MessageState.ANALYSING,
+                col(Message.claimed_by).startswith(worker_prefix),
+            )
+        ).all()
+        for msg in rows:
+            msg.state = MessageState.RECEIVED
+            msg.attempts = max(msg.attempts - 1, 0)
             audit(
                 session,
-                actor="supervisor",
-                action="outbox.uncertain",
-                entity_type="outbox",
-                entity_id=row.id,
-                details={"claimed_by": row.claimed_by},
+                actor="system",
+                action="message.handed_back",
+                entity_type="message",
+                entity_id=msg.id,
+                details={"claimed_by": msg.claimed_by},
             )
-            uncertain += 1
-    return requeued, shunted, uncertain
+            msg.claimed_by = None
+            msg.claimed_at = None
+            session.add(msg)
+        return len(rows)
