@@ -109,30 +109,3 @@ def mark_uncertain(session: Session, rows: Sequence[Outbox], *, actor: str, why:
             details={"claimed_by": row.claimed_by},
         )
     return len(rows)
-
-
-def release_claims(engine: Engine, *, worker_prefix: str) -> int:
-    """Hand back every message claimed by workers whose name starts with `worker_prefix`
-    (this process, on a clean stop), without counting it as a failed attempt."""
-    with session_scope(engine) as session:
-        rows = session.exec(
-            select(Message).where(
-                Message.state == MessageState.ANALYSING,
-                col(Message.claimed_by).startswith(worker_prefix),
-            )
-        ).all()
-        for msg in rows:
-            msg.state = MessageState.RECEIVED
-            msg.attempts = max(msg.attempts - 1, 0)
-            audit(
-                session,
-                actor="system",
-                action="message.handed_back",
-                entity_type="message",
-                entity_id=msg.id,
-                details={"claimed_by": msg.claimed_by},
-            )
-            msg.claimed_by = None
-            msg.claimed_at = None
-            session.add(msg)
-        return len(rows)

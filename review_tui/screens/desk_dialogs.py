@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from sqlalchemy.engine import Engine
 
 from review_tui.screens.dialogs import ChoiceScreen, PickOrTypeScreen
 from review_tui.widgets.desk import priority_text
 from review_tui.widgets.safe_text import safe_line
 from storage.desk.hours import PRIORITIES, Desk
+from storage.desk.owners import assign
 
 NOBODY = "nobody"
 TEAM = "team:"
@@ -29,6 +31,10 @@ class Handover:
 
     owner: str | None
     team: str | None = None
+
+    def apply(self, engine: Engine, ticket_id: int, *, actor: str, desk: Desk) -> None:
+        """Write this hand-over (audited, checked against the desk's teams)."""
+        assign(engine, ticket_id, actor=actor, owner=self.owner, team=self.team, desk=desk)
 
     def describe(self) -> str:
         if self.owner:

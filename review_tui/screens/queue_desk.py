@@ -18,7 +18,7 @@ from textual import work
 from review_tui.screens.desk_dialogs import Handover, assign_dialog, priority_dialog
 from review_tui.screens.queue_acts import QueueActs
 from storage import review as rv
-from storage.desk.owners import assign, set_priority, take
+from storage.desk.owners import set_priority, take
 
 __all__ = ["QueueDesk"]
 
@@ -63,14 +63,7 @@ class QueueDesk(QueueActs):
             return
         settings, engine = self.review.settings, self.review.engine
         self._desk_write(
-            lambda: assign(
-                engine,
-                ticket_id,
-                actor=settings.actor,
-                owner=handover.owner,
-                team=handover.team,
-                desk=settings.rules,
-            ),
+            lambda: handover.apply(engine, ticket_id, actor=settings.actor, desk=settings.rules),
             f"ticket #{ticket_id} {handover.describe()}",
         )
 

@@ -24,7 +24,7 @@ from review_tui.widgets.safe_text import safe_line
 from storage import review as rv
 from storage.desk.lifecycle import change_status
 from storage.desk.merge import merge, split
-from storage.desk.owners import assign, set_priority, take
+from storage.desk.owners import set_priority, take
 
 __all__ = ["TicketDesk"]
 
@@ -91,14 +91,7 @@ class TicketDesk(TicketEditing):
             return
         engine, settings = self.review.engine, self.review.settings
         self._run(
-            lambda: assign(
-                engine,
-                ticket_id,
-                actor=settings.actor,
-                owner=handover.owner,
-                team=handover.team,
-                desk=settings.rules,
-            ),
+            lambda: handover.apply(engine, ticket_id, actor=settings.actor, desk=settings.rules),
             f"ticket #{ticket_id} {handover.describe()}",
         )
 
