@@ -79,6 +79,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("smtp", "max_connections"): (1, None),
     ("smtp", "max_connections_per_ip"): (1, None),
     ("smtp", "max_bytes_in_flight"): (1024, None),
+    ("smtp", "max_bytes_in_flight_per_ip"): (0, None),
+    ("smtp", "bulk_data_rate"): (0, None),
     ("imap", "port"): (1, 65535),
     ("imap", "batch_size"): (1, None),
     ("imap", "poll_interval"): (0.05, None),
@@ -230,6 +232,8 @@ def parse_config(data: dict[str, Any], *, base_dir: Path) -> Config:
         raise ConfigError("[smtp] require_starttls needs tls_cert and tls_key")
     if smtp.max_bytes_in_flight < smtp.max_message_size:
         raise ConfigError("[smtp] max_bytes_in_flight must be at least max_message_size")
+    if 0 < smtp.max_bytes_in_flight_per_ip < smtp.max_message_size:
+        raise ConfigError("[smtp] max_bytes_in_flight_per_ip must be at least max_message_size")
     if smtp.auth_required and not (smtp.auth_username and smtp.auth_password_env):
         raise ConfigError("[smtp] auth_required needs auth_username and auth_password_env")
     sender = config.sender

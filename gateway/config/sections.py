@@ -39,9 +39,21 @@ class SmtpConfig:
     hostname: str = "supportgate.local"
     # Open connections, in total and per client address (421 beyond).
     max_connections: int = 100
-    max_connections_per_ip: int = 20
+    max_connections_per_ip: int = 10
     # Bytes of DATA held in memory across all connections (452 beyond).
     max_bytes_in_flight: int = 256 * 1024 * 1024
+    # Of those, what one client address may hold; 0 = a tenth, at least max_message_size.
+    max_bytes_in_flight_per_ip: int = 0
+    # Bytes a second read of messages past their first MiB, all connections together.
+    bulk_data_rate: int = 32 * 1024 * 1024
+
+    @property
+    def bytes_per_ip(self) -> int:
+        """The per-address DATA share in effect."""
+        share = self.max_bytes_in_flight_per_ip or max(
+            self.max_bytes_in_flight // 10, self.max_message_size
+        )
+        return min(share, self.max_bytes_in_flight)
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,16 @@ class ImapConfig:
 
 
 def default_workers() -> int:
-    """One analysis process per core but one, which is left to the front door."""
-    return max((os.cpu_count() or 1) - 1, 1)
+    """One analysis process per core but one, which is left to the front door.
+
+    Counts the cores this process may run on (a container's or `taskset`'s), not all
+    of the machine's.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(cores - 1, 1)
 
 
 @dataclass(frozen=True)

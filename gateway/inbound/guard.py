@@ -2,8 +2,9 @@
 
 The front door faces whoever can reach the port, so what one client may cost us is
 bounded here: password guesses slow down to one a second per client address after a
-few failures, connections are capped in total and per address, and the bytes of
-DATA held in memory across all connections are capped. Pure bookkeeping with no
+few failures, connections are capped in total and per address, the bytes of DATA
+held in memory are capped in total and per address, and reading large messages is
+paced on one clock for all connections. Pure bookkeeping with no
 sockets and no clock of its own (callers pass `now`), so it is tested without a
 network; `gateway.inbound.session` applies it to aiosmtpd's protocol.
 """
@@ -75,6 +76,9 @@ class AuthThrottle:
             entry = self._by_ip[ip] = _Failures(next_allowed=now)
         entry.count += 1
         entry.last = now
+        if entry.count >= self.free_failures:
+            # The next guess waits a whole interval after this failure, the first too.
+            entry.next_allowed = max(entry.next_allowed, now + self.interval)
         return entry.count
 
     def succeeded(self, ip: str) -> None:
@@ -112,28 +116,68 @@ class ConnectionLimiter:
 
 
 class ByteBudget:
-    """Bytes of DATA held in memory across connections, capped at `limit`.
+    """Bytes of DATA held in memory, capped in total and per client address.
 
-    Thread-safe: the SMTP loop takes bytes as lines arrive, and a message's bytes are
-    given back once its handler is done with them.
+    The per-address share keeps one address (however many connections it opens) from
+    spending the whole budget, so mail from everyone else still fits. Thread-safe: the
+    SMTP loop takes bytes as lines arrive, and a message's bytes are given back once its
+    handler is done with them.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         self.limit = limit
+        self.per_client = limit if per_client is None else min(per_client, limit)
         self._used = 0
+        self._by_client: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     @property
     def used(self) -> int:
         return self._used
 
-    def take(self, n: int) -> bool:
+    def used_by(self, client: str) -> int:
+        return self._by_client[client]
+
+    def take(self, n: int, client: str = "") -> bool:
         with self._lock:
             if self._used + n > self.limit:
                 return False
+            if self._by_client[client] + n > self.per_client:
+                return False
             self._used += n
+            self._by_client[client] += n
             return True
 
-    def give_back(self, n: int) -> None:
+    def give_back(self, n: int, client: str = "") -> None:
         with self._lock:
             self._used = max(self._used - n, 0)
+            left = self._by_client[client] - n
+            if left > 0:
+                self._by_client[client] = left
+            else:
+                self._by_client.pop(client, None)
+
+
+class DataPacer:
+    """Paces the bytes of large messages, shared by all connections: `rate` bytes a second.
+
+    The first `free_bytes` of every message pass unpaced, so ordinary mail never waits;
+    beyond that, each chunk books the next slot on one shared clock (`burst` seconds of
+    credit at most) and its reader waits for it. Reading and checking a line costs the
+    event loop CPU, so without this, many connections streaming huge DATA take the loop
+    away from everyone else; with it, bulk reading costs at most `rate` bytes a second
+    of work, and a client sending ordinary mail meanwhile keeps its pace.
+    """
+
+    def __init__(self, rate: float, *, free_bytes: int = 1 << 20, burst: float = 0.25) -> None:
+        self.rate = rate
+        self.free_bytes = free_bytes
+        self.burst = burst
+        self._next = float("-inf")
+
+    def delay(self, n: int, now: float) -> float:
+        """Book `n` bulk bytes read at `now`; return seconds to wait before reading on."""
+        if self.rate <= 0:
+            return 0.0
+        self._next = max(self._next, now - self.burst) + n / self.rate
+        return max(self._next - now, 0.0)

@@ -4,7 +4,9 @@ Three places of aiosmtpd's protocol decide what a client can cost us, so they ar
 overridden here and nowhere else: the start of a connection (total and per-address
 caps, 421 when over), AUTH (slowed to one attempt a second per address after a few
 failures, the connection dropped after a few more, every failure logged), and DATA
-(its bytes count against a budget shared by all connections, 452 when it is spent).
+(its bytes count against a budget shared by all connections and a share of it per
+client address, 452 when either is spent; past a message's first megabyte, reading is
+paced on a clock shared by all connections, so huge DATA cannot starve ordinary mail).
 DATA is still held in memory rather than spooled to disk: `ingest` stores and parses
 the whole message anyway, and the shared budget bounds what all connections hold.
 """
@@ -19,7 +21,8 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
-from gateway.inbound.guard import AuthThrottle, ByteBudget, ConnectionLimiter
+from gateway.inbound.guard import AuthThrottle, ByteBudget, ConnectionLimiter, DataPacer
+from gateway.inbound.memory import schedule_trim
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 DROP_AFTER_SLOW_FAILURES = 3
 # How often (seconds) a refused connection is logged, so a flood cannot flood the log.
 REFUSAL_LOG_INTERVAL = 10.0
+# Bulk bytes read between two visits to the pacer.
+PACE_CHUNK = 64 * 1024
 
 TOO_LONG = "500 5.5.6 Line too long (see RFC 5321 4.5.3.1.6)"
 TOO_MUCH = "552 5.3.4 Error: Too much mail data"
@@ -51,6 +56,7 @@ class FrontDoorGuard:
     auth: AuthThrottle
     connections: ConnectionLimiter
     data: ByteBudget
+    pacer: DataPacer
     last_refusal_log: float = float("-inf")
 
 
@@ -154,7 +160,8 @@ class GuardedSMTP(SMTP):
             await self.push("250 OK" if status is MISSING else status)
         finally:
             # Also on a dropped connection: the bytes are no longer ours to count.
-            self.guard.data.give_back(self._data_taken)
+            self.guard.data.give_back(self._data_taken, self.client_ip)
+            schedule_trim(self.loop, self._data_taken)
             self._data_taken = 0
 
     async def _read_data(self) -> tuple[bytes, str | None]:
@@ -166,29 +173,45 @@ class GuardedSMTP(SMTP):
         buf = bytearray()
         problem: str | None = None
         limit = self.data_size_limit
-        received = 0
+        ip = self.client_ip
+        budget, pacer = self.guard.data, self.guard.pacer
+        received = unpaced = 0
         at_line_start = True
-        while True:
-            try:
-                line = await self._reader.readuntil(b"\r\n")
-            except asyncio.LimitOverrunError as exc:
-                line = await self._reader.read(exc.consumed)
-                problem = problem or TOO_LONG
-            if at_line_start and line == b".\r\n":
-                break
-            received += len(line)
-            if problem is None and limit and received > limit:
-                problem = TOO_MUCH
-            if problem is None and not self.guard.data.take(len(line)):
-                problem = NO_ROOM
-                log.warning("DATA budget spent; answering 452 to %s", self.client_ip)
-            if problem is None:
-                self._data_taken += len(line)
-                # RFC 5321 4.5.2: a leading dot was doubled by the client.
-                buf += line[1:] if at_line_start and line.startswith(b".") else line
-            elif buf:
-                buf = bytearray()
-                self.guard.data.give_back(self._data_taken)
-                self._data_taken = 0
-            at_line_start = line.endswith(b"\r\n")
+        try:
+            while True:
+                try:
+                    line = await self._reader.readuntil(b"\r\n")
+                except asyncio.LimitOverrunError as exc:
+                    line = await self._reader.read(exc.consumed)
+                    problem = problem or TOO_LONG
+                if at_line_start and line == b".\r\n":
+                    break
+                received += len(line)
+                if received > pacer.free_bytes:
+                    unpaced += len(line)
+                    if unpaced >= PACE_CHUNK:
+                        wait = pacer.delay(unpaced, time.monotonic())
+                        unpaced = 0
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                if problem is None and limit and received > limit:
+                    problem = TOO_MUCH
+                if problem is None and not budget.take(len(line), ip):
+                    problem = NO_ROOM
+                    log.warning("DATA budget spent; answering 452 to %s", ip)
+                if problem is None:
+                    self._data_taken += len(line)
+                    # RFC 5321 4.5.2: a leading dot was doubled by the client.
+                    buf += line[1:] if at_line_start and line.startswith(b".") else line
+                elif buf:
+                    buf = bytearray()
+                    budget.give_back(self._data_taken, ip)
+                    schedule_trim(self.loop, self._data_taken)
+                    self._data_taken = 0
+                at_line_start = line.endswith(b"\r\n")
+        except BaseException:
+            # A dropped connection leaves this frame in a traceback cycle that only the
+            # garbage collector would free; the bytes go now.
+            buf.clear()
+            raise
         return (b"", problem) if problem else (bytes(buf), None)

@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.engine import Engine
 
 from gateway.config import Config, ConfigError, SmtpConfig
-from gateway.inbound.guard import AuthThrottle, ByteBudget, ConnectionLimiter
+from gateway.inbound.guard import AuthThrottle, ByteBudget, ConnectionLimiter, DataPacer
 from gateway.inbound.ingest import IngestItem
 from gateway.inbound.session import FrontDoorGuard, GuardedSMTP, redact
 from gateway.inbound.writer import GroupCommitWriter, IngestFn
@@ -204,7 +204,8 @@ def make_controller(
         connections=ConnectionLimiter(
             max_total=smtp.max_connections, max_per_ip=smtp.max_connections_per_ip
         ),
-        data=ByteBudget(smtp.max_bytes_in_flight),
+        data=ByteBudget(smtp.max_bytes_in_flight, smtp.bytes_per_ip),
+        pacer=DataPacer(smtp.bulk_data_rate),
     )
     return _Controller(
         handler,
