@@ -5,7 +5,8 @@ A follow-up ("any update?") is drafted with its ticket's earlier mail: entities,
 findings, the intent and the language carry over, and our released replies are
 passed on so the draft does not repeat what we already said. With `[draft] backend =
 "openai"` a model may write the body instead, but only a body that passes the
-verifier replaces the template's; the brief says what happened either way.
+verifier replaces the template's; the brief says what happened either way. The model
+is asked after the pipeline's commit, holding no lock (`model_pass`).
 
 A ticket has one open draft: a new one supersedes the earlier drafts still waiting, so
 a customer who writes twice is answered once. Their text stays on their rows, and the
@@ -24,8 +25,9 @@ from sqlmodel import Session
 from gateway import headers as h
 from gateway.conversation.context import Context
 from gateway.conversation.incidents import incident_proposal, match_incident
+from gateway.conversation.model_pass import ModelJob, model_draft
 from gateway.conversation.thread import NEW_SENDER
-from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence, incident_claim
+from nlp.drafting.compose import DraftContext, ThreadContext, compose, evidence
 from nlp.drafting.fill import clean_subject
 from nlp.types import Analysis, DraftProposal, ParsedMessage, Suggestion
 from storage import review as rv
@@ -115,7 +117,12 @@ def step_draft(
     parsed: ParsedMessage,
     analysis: Analysis | None,
     thread: ThreadContext,
+    jobs: list[ModelJob] | None = None,
 ) -> Draft:
+    """Store the ticket's new draft. With a model drafter and a `jobs` list, the draft
+    keeps the template's body and the model's turn is appended to `jobs`, for the
+    caller to run after its commit (`model_pass.run_model_job`); without a list the
+    model is asked here."""
     result = with_thread(analysis or no_analysis(), thread, ctx.config.nlp.abstain_threshold)
     suggestions, passages = step_suggest(ctx, parsed, result, thread)
     if analysis is not None:
@@ -142,8 +149,11 @@ def step_draft(
     if incident is not None:
         draft_ctx = dataclasses.replace(draft_ctx, incident_declared=True)
     proposal = compose(result, draft_ctx)
+    model_turn = False
     if incident is not None and incident.body is not None:
         proposal = incident_proposal(proposal, incident)
+    elif ctx.drafter is not None and jobs is not None:
+        model_turn = True  # after the commit: see gateway.conversation.model_pass
     else:
         proposal = model_draft(
             ctx, parsed, result, thread, proposal, passages, incident=incident is not None
@@ -187,6 +197,21 @@ def step_draft(
         },
         model_version=draft.model_version,
     )
+    if model_turn and jobs is not None:
+        jobs.append(
+            ModelJob(
+                draft_id=int(draft.id or 0),
+                version=draft.version,
+                ticket_id=int(ticket.id or 0),
+                parsed=parsed,
+                analysis=result,
+                analysed=analysis is not None,
+                thread=thread,
+                proposal=proposal,
+                passages=passages,
+                incident=incident is not None,
+            )
+        )
     return draft
 
 
@@ -221,55 +246,6 @@ def supersede_earlier(session: Session, message: Message, draft: Draft) -> None:
 
 def _same(a: str | None, b: str | None) -> bool:
     return bool(a) and (a or "").casefold() == (b or "").casefold()
-
-
-def model_draft(
-    ctx: Context,
-    parsed: ParsedMessage,
-    analysis: Analysis,
-    thread: ThreadContext,
-    proposal: DraftProposal,
-    passages: list[tuple[Suggestion, Any]],
-    *,
-    incident: bool = False,
-) -> DraftProposal:
-    """With a model drafter configured, let it write the body; keep it only if it is
-    verified and claims no incident the operators have not declared. The template's
-    proposal stands otherwise, and the brief says why."""
-    drafter = ctx.drafter
-    if drafter is None:
-        return proposal
-    texts = [analysis.reply_text, parsed.subject, *thread.texts, *thread.replies]
-    texts += ["\n".join(line.text for line in f.evidence) for f in analysis.log_findings]
-    quoted: list[tuple[str, str]] = []
-    for _, article in passages:
-        quoted.append((f"{article.path}: {article.title}", article.body))
-    for s in proposal.suggestions:
-        article = ctx.kb.get(s.article_id)
-        if article is not None:
-            quoted.append((article.title, article.body))
-    sources = [*texts, *(body for _, body in quoted), proposal.body, parsed.from_name]
-    result = drafter.draft(
-        mail=analysis.reply_text or parsed.text,
-        thread=list(thread.texts) + list(thread.replies),
-        brief=proposal.brief,
-        passages=quoted[:4],
-        language=analysis.language or "en",
-        customer_name=parsed.from_name or "",
-        sources=sources,
-    )
-    brief = dict(proposal.brief)
-    claim = incident_claim(result.body) if result.body and not incident else None
-    if claim:
-        brief["model"] = f"refused: it claims '{claim}' with no declared incident"
-        return dataclasses.replace(proposal, brief=brief)
-    if result.body:
-        brief["decision"] = f"written by model {result.model}, verified against the mail"
-        return dataclasses.replace(
-            proposal, body=result.body, needs_triage=False, unfilled=(), brief=brief
-        )
-    brief["model"] = result.refused_reason
-    return dataclasses.replace(proposal, brief=brief)
 
 
 def reply_address(parsed: ParsedMessage) -> str:

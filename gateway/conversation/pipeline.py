@@ -29,6 +29,7 @@ from gateway.conversation.context import Context
 from gateway.conversation.desk import desk_from, on_customer_mail
 from gateway.conversation.drafting import step_draft
 from gateway.conversation.history import thread_context
+from gateway.conversation.model_pass import ModelJob, run_model_job
 from gateway.conversation.screen import ScreenVerdict, link_bounce, prune_rates, screen
 from gateway.conversation.thread import assign_ticket, find_ticket
 from gateway.inbound.parse import ParseError, parse_message, summary
@@ -36,7 +37,7 @@ from nlp.types import Analysis, ParsedMessage
 from storage.audit import audit
 from storage.db import is_transient, session_scope
 from storage.desk.lifecycle import solve_quiet
-from storage.models import AnalysisRecord, Message, MessageState, RawMessage, Ticket, utcnow
+from storage.models import AnalysisRecord, Message, MessageState, RawMessage, utcnow
 from storage.queue import claim_messages, retry_later, set_state, shunt
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ def process_message(
         prep = prepared if prepared is not None else prepare(ctx, [message_pk])[message_pk]
         if isinstance(prep, Exception):
             raise prep
+        jobs: list[ModelJob] = []
         with session_scope(ctx.engine) as session:
             message = session.get(Message, message_pk)
             if (
@@ -178,12 +180,16 @@ def process_message(
             if verdict is not None:
                 step_suppress(session, message, prep.parsed, verdict, actor=actor)
                 return
-            ticket = step_thread(ctx, session, message, prep.parsed, actor=actor)
+            ticket, _signal = assign_ticket(session, message, prep.parsed, actor=actor)
             step_store_analysis(session, message, prep.analysis)
             thread = thread_context(session, ticket, int(message.id or 0))
-            draft = step_draft(ctx, session, message, ticket, prep.parsed, prep.analysis, thread)
+            draft = step_draft(
+                ctx, session, message, ticket, prep.parsed, prep.analysis, thread, jobs
+            )
             on_customer_mail(session, ctx.config, ticket, message, prep.analysis, draft)
             set_state(session, message, MessageState.DRAFTED, actor=actor)
+        for job in jobs:  # the model's network call, with no write lock held
+            run_model_job(ctx, job)
     except ParseError as exc:
         shunt(ctx.engine, message_pk, actor=actor, reason=f"parse: {exc}")
     except Exception as exc:
@@ -270,13 +276,6 @@ def step_suppress(
         reason=verdict.text,
         details={"kind": verdict.kind, "outbox": linked},
     )
-
-
-def step_thread(
-    ctx: Context, session: Session, message: Message, parsed: ParsedMessage, *, actor: str
-) -> Ticket:
-    ticket, _signal = assign_ticket(session, message, parsed, actor=actor)
-    return ticket
 
 
 def step_store_analysis(session: Session, message: Message, analysis: Analysis | None) -> None:

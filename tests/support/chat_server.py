@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,12 +34,16 @@ class ChatServer:
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    # Called with each request as it arrives, before the answer (tests look around then).
+    on_request: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def next_answer(self, record: dict[str, Any]) -> Answer:
+        if self.on_request is not None:
+            self.on_request(record)
         with self.lock:
             self.requests.append(record)
             return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
