@@ -47,8 +47,18 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for `url` with the pragmas and pool this project relies on."""
+def make_engine(url: str, *, echo: bool = False, redoable: bool = False) -> Engine:
+    """Create an engine for `url` with the pragmas and pool this project relies on.
+
+    `redoable`: every write through this engine can be redone from what is already
+    durable (the analysis workers': a lost analysis leaves its message claimed, and
+    claim recovery analyses it again). On SQLite its commits then skip the fsync
+    (WAL with synchronous=NORMAL), which otherwise is most of the time the workers
+    hold the write lock that the front door waits on. The next commit of any fully
+    synchronous connection (the front door's, a rep's release) syncs the same log,
+    so nothing committed later can outlive it. Others stay synchronous=FULL. On
+    PostgreSQL the same holds with synchronous_commit off for these sessions.
+    """
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
         memory = db_path in ("", ":memory:")
@@ -65,12 +75,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             **({"poolclass": StaticPool} if memory else {"pool_size": 8, "max_overflow": 8}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        if redoable:
+            event.listen(engine, "connect", _sqlite_no_fsync_at_commit)
         # pysqlite's implicit transactions would defer BEGIN; take the write lock at
         # BEGIN so two writers serialise cleanly instead of failing on upgrade.
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "handle_error", _sqlite_readonly_is_disconnect)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
+    if redoable and engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _pg_no_wait_for_flush)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -81,6 +96,16 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_no_fsync_at_commit(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def _pg_no_wait_for_flush(dbapi_conn: Any, _record: Any) -> None:
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET synchronous_commit TO off")
+    dbapi_conn.commit()
 
 
 def _sqlite_begin(conn: Any) -> None:

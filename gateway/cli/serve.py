@@ -158,7 +158,9 @@ def cmd_process(args: argparse.Namespace, config: Config) -> int:
         tag_logs(args.role)
         lower_priority(config.runner.nice)
     # Under serve, the supervisor recovered stale claims before starting any child.
-    engine = open_engine(config, recover_claims=not args.supervised)
+    engine = open_engine(
+        config, recover_claims=not args.supervised, redoable=args.role == "analysis"
+    )
     if args.supervised:
         from gateway.supervise.write_gate import give_way
 
