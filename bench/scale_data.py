@@ -6,9 +6,13 @@ a third of the mail follows up an earlier ticket, a few thousand customer domain
 very different sizes, analyses with a handful of entities and some log findings, and a
 draft per answered message in the states a year of work leaves behind (most sent,
 some discarded or superseded, the newest `open_share` still open plus a trickle of old
-ones never closed). Everything derives from one seed. ORM inserts would take hours;
-rows go in through COPY in chunks, with foreign-key triggers off during the load (the
-rows are consistent by construction), and id sequences are moved past them afterwards.
+ones never closed; open tickets owe a reply within 4 to 24 hours). Each draft carries its
+mail's time as the product's ORM copies it (storage/mail_time.py); analyses carry no
+incident keys, as in a database upgraded from before they were stored, so the first
+listing of incidents computes those of its window. Everything derives from one seed.
+ORM inserts would take hours; rows go in through COPY in chunks, with foreign-key
+triggers off during the load (the rows are consistent by construction), and id
+sequences are moved past them afterwards.
 """
 
 from __future__ import annotations
@@ -160,9 +164,11 @@ def chunk(s: Scale, count: int) -> dict[str, list[tuple[Any, ...]]]:
             json.dumps(parsed),
         ))  # fmt: skip
         if not follow:
-            rows["ticket"].append((tid, subject, addr, name, "support",
-                                   "open" if draft_state in OPEN else "closed", at, at, intent,
-                                   confidence, signature or None))  # fmt: skip
+            status = "open" if draft_state in OPEN else "closed"
+            # The desk's reply clock on open tickets (4, 14 or 24 h), without a random draw.
+            due = at + timedelta(hours=4 + 10 * (tid % 3)) if status == "open" else None
+            rows["ticket"].append((tid, subject, addr, name, "support", status, at, at, intent,
+                                   confidence, signature or None, due))  # fmt: skip
         if suppressed:
             continue
         scores = {intent: confidence, "needs_triage": round(1 - confidence, 2)}
@@ -183,7 +189,7 @@ def chunk(s: Scale, count: int) -> dict[str, list[tuple[Any, ...]]]:
             pk, tid, pk, draft_state, 1, addr, f"{_re(subject)} [#{tid}]", reply, intent,
             confidence, "intent-scale-1", article, json.dumps(suggestions), "[]",
             f"intent {intent} at {confidence:.2f}; KB {article} matched", json.dumps(evidence),
-            at, at,
+            at, at, written,
         ))  # fmt: skip
     return rows
 
@@ -219,7 +225,7 @@ def _findings(rng: random.Random, signature: str, host: str) -> list[dict[str, A
 COLUMNS: dict[str, tuple[str, ...]] = {
     "rawmessage": ("sha256", "size", "data"),
     "ticket": ("id", "subject", "customer_addr", "customer_name", "mailbox", "status",
-               "created_at", "updated_at", "intent", "confidence", "signature"),
+               "created_at", "updated_at", "intent", "confidence", "signature", "reply_due"),
     "message": ("id", "dedupe_key", "message_id", "sha256", "size", "direction", "source",
                 "mailbox", "envelope_from", "envelope_to", "from_addr", "from_name",
                 "to_addrs", "subject", "in_reply_to", "references", "received_at",
@@ -229,7 +235,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                  "scores", "entities", "log_findings", "reply_text", "notes", "created_at"),
     "draft": ("id", "ticket_id", "message_pk", "state", "version", "to_addr", "subject",
               "body", "intent", "confidence", "model_version", "article_id", "suggestions",
-              "unfilled", "rationale", "evidence", "created_at", "updated_at"),
+              "unfilled", "rationale", "evidence", "created_at", "updated_at",
+              "mail_written_at"),
 }  # fmt: skip
 
 

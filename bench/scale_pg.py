@@ -8,10 +8,14 @@ brings an existing database up to date, so the rebuild time is what an upgrade c
 Then, after VACUUM ANALYZE, each operation is timed the way the product calls it and
 printed beside its target (median of the runs, and the slowest):
 
-- the review queue opening (count + first page) < 1 s, page turns < 100 ms, deep too;
+- the review queue opening (count + first page) < 1 s, page turns < 100 ms, deep too,
+  by the mail's age and other draft columns, and as the desk lists it (view "all",
+  by due: tickets that owe a reply soonest first);
 - search (count + first page) < 1 s;
 - `patterns` (report) and incident candidates over 72 h, as `supportgate incidents`
-  finds them (mail_facts, each mail's keys, find_candidates), < 2 s each;
+  finds them (each mail's facts and keys, find_candidates), < 2 s each; before them, the
+  first listing computes and stores the keys of the mail analysed before keys were
+  stored (all of the generated mail), which is reported, not timed against a target;
 - a claim of one batch among a million rows, and ingest of a new message;
 - `supportgate export` in a subprocess, at a tenth of the rows and at all of them: the
   peak RSS it grows by must not grow with the rows (it streams).
@@ -40,15 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from bench.scale_data import Scale, load
-from gateway.cli.incidents import HISTORY
+from gateway.cli.incidents import HISTORY, sightings
 from gateway.cli.patterns import report
-from nlp.incidents import find_candidates, sighting
+from nlp.incidents import find_candidates
 from storage.db import init_db, make_engine
-from storage.incidents.ops import mail_facts
-from storage.models import Message, utcnow
+from storage.models import AnalysisRecord, Message, utcnow
 from storage.queue import claim_messages
 from storage.review import QueueFilter, count_queue, page_queue, read_engine
 
@@ -163,16 +166,18 @@ def queue(engine: Engine) -> None:
             return count_queue(session=session, flt=f)
 
     timed("queue opens: count + first page (age)", opened, 1.0)
-    for sort, descending in (("age", False), ("age", True), ("confidence", False),
-                             ("sender", False), ("intent", False)):  # fmt: skip
-        f = QueueFilter(sort=sort, descending=descending)
+    for sort, descending, view in (("age", False, None), ("age", True, None),
+                                   ("confidence", False, None), ("sender", False, None),
+                                   ("intent", False, None), ("due", False, "all"),
+                                   ("due", True, "all"), ("age", False, "all")):  # fmt: skip
+        f = QueueFilter(sort=sort, descending=descending, view=view)
         for offset in sorted({200, total // 10, total // 2, max(0, total - 200)}):
 
             def page(f: QueueFilter = f, offset: int = offset) -> None:
                 with Session(engine) as session:
                     page_queue(session=session, flt=f, offset=offset, limit=200)
 
-            way = "desc" if descending else "asc"
+            way = ("desc" if descending else "asc") + (f", view {view}" if view else "")
             timed(f"page of 200 at offset {offset:>7,} by {sort} {way}", page, 0.1)
 
 
@@ -201,26 +206,35 @@ def findings(engine: Engine) -> None:
     )
     print(f"    {len(clusters)} clusters, {len(spikes)} volume spikes")
 
-    def facts() -> list[Any]:
-        with Session(engine) as session:
-            return mail_facts(session, since=since - HISTORY)
+    # Mail analysed before incident keys were stored (here: all of it) has them computed
+    # and stored by the first listing that reads it; later listings read them.
+    unkeyed = (
+        select(func.count())
+        .select_from(AnalysisRecord)
+        .join(Message, col(Message.id) == col(AnalysisRecord.message_pk))
+        .where(col(AnalysisRecord.incident_keys).is_(None),
+               func.coalesce(Message.written_at, Message.received_at) >= since - HISTORY)
+    )  # fmt: skip
+    with Session(engine) as session:
+        missing = int(session.exec(unkeyed).one())
+    started = time.perf_counter()
+    sightings(engine, since=since - HISTORY)
+    print(f"  first listing: keys of {missing:,} mails analysed before they were stored, "
+          f"computed and stored in {time.perf_counter() - started:.2f} s")  # fmt: skip
 
     def candidates() -> tuple[list[Any], list[Any]]:
-        rows = facts()
-        return rows, find_candidates([sighting(*f) for f in rows], since=since)
+        seen = sightings(engine, since=since - HISTORY)
+        return seen, find_candidates(seen, since=since)
 
-    rows, found = timed("incident candidates over 72 h (as `supportgate incidents`)",
+    seen, found = timed("incident candidates over 72 h (as `supportgate incidents`)",
                         candidates, 2.0, 3)  # fmt: skip
     started = time.perf_counter()
-    rows = facts()
+    seen = sightings(engine, since=since - HISTORY)
     read = time.perf_counter() - started
-    sightings = [sighting(*f) for f in rows]
-    keyed = time.perf_counter() - started - read
-    find_candidates(sightings, since=since)
-    grouped = time.perf_counter() - started - read - keyed
-    print(f"    {len(rows):,} mails, {len(found)} candidates: mail_facts {read:.2f} s, "
-          f"their keys (nlp.incidents.sighting) {keyed:.2f} s, "
-          f"find_candidates {grouped:.2f} s")  # fmt: skip
+    find_candidates(seen, since=since)
+    grouped = time.perf_counter() - started - read
+    print(f"    {len(seen):,} mails, {len(found)} candidates: facts and keys (sightings) "
+          f"{read:.2f} s, find_candidates {grouped:.2f} s")  # fmt: skip
 
 
 def writes(engine: Engine) -> None:

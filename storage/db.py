@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
+from storage import mail_time as _mail_time  # noqa: F401  (drafts copy their mail's time)
 from storage import models as _models  # noqa: F401  (registers the tables)
 from storage import scale_indexes as _scale_indexes  # noqa: F401  (PostgreSQL's own indexes)
 from storage import worker_table as _worker_table  # noqa: F401

@@ -197,6 +197,11 @@ class AnalysisRecord(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # What the mail names for finding incidents ([kind, value] pairs: storage.incidents.facts);
+    # NULL until computed (rows from before the column, or not yet read).
+    incident_keys: list[list[str]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class Draft(SQLModel, table=True):
@@ -225,6 +230,12 @@ class Draft(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     updated_by: str | None = Field(default=None, max_length=200)
+    # The customer mail's own time (its `Message.written_at`), copied so that the queue's
+    # age sort reads the draft alone; kept in step by storage.mail_time. Its index is
+    # PostgreSQL's, of the open drafts (storage.scale_indexes.QUEUE_SORTS).
+    mail_written_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 class Outbox(SQLModel, table=True):

@@ -22,10 +22,12 @@ from sqlmodel import Session
 
 from gateway.cli.runtime import open_engine
 from gateway.config import Config
-from nlp.incidents import Candidate, find_candidates, sighting, split_known
+from nlp.incidents import Candidate, Sighting, find_candidates, mail_keys, sighting, split_known
 from nlp.sparkline import sparkline
+from storage.db import session_scope
 from storage.incidents import notice as nt
 from storage.incidents import ops
+from storage.incidents.facts import mail_facts
 from storage.incidents.personal import DEFAULT_BODY
 from storage.incidents.tables import STATUSES
 from storage.models import utcnow
@@ -34,13 +36,21 @@ from storage.review.types import ReviewError
 HISTORY = timedelta(days=7)
 
 
+def sightings(engine: Engine, *, since: datetime) -> list[Sighting]:
+    """Every customer mail since `since` with its keys; keys no analysis has stored yet
+    (mail analysed before they were kept) are computed once and stored."""
+    with session_scope(engine) as session:
+        facts = mail_facts(session, since=since, keys_of=mail_keys)
+    return [sighting(*f) for f in facts]
+
+
 def candidates(
     engine: Engine, *, now: datetime, hours: int
 ) -> tuple[list[Candidate], dict[int, list[int]], list[dict[str, Any]]]:
     """Undeclared candidates, attach suggestions per incident, and the declared ones."""
     since = now - timedelta(hours=hours)
+    facts = sightings(engine, since=since - HISTORY)
     with Session(engine) as session:
-        facts = [sighting(*f) for f in ops.mail_facts(session, since=since - HISTORY)]
         declared = [ops.incident_view(session, int(i.id or 0)) for i in ops.list_incidents(session)]
     found = find_candidates(facts, since=since)
     fresh, suggest = split_known(

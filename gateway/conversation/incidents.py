@@ -5,7 +5,8 @@ log signature, the failing host, the error code) is attached as it arrives, with
 key as the reason (ops can detach it). Its draft is then the incident's latest notice,
 personalised for this customer, unless this customer already received that notice,
 in which case the ordinary composer writes it, now allowed to say "we are aware".
-A person still releases every draft.
+A person still releases every draft. The keys every mail names, which candidates are
+found from, are computed here too (`incident_keys`), for its analysis row.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from nlp.incidents import matches, sighting
+from nlp.incidents import mail_keys, matches, sighting
 from nlp.types import Analysis, DraftProposal
+from storage.incidents.facts import keys_json, mail_words
 from storage.incidents.notice import delivered_addresses, latest_released
 from storage.incidents.ops import attach_in, incidents_of_ticket
 from storage.incidents.personal import customer_values, render
@@ -75,6 +77,19 @@ def match_incident(
     ids = tuple(sorted({tid, *theirs}))
     body, missing = render(notice.body, customer_values(session, incident, ids, ticket))
     return IncidentMatch(iid, incident.title, reason, body, tuple(missing))
+
+
+def incident_keys(analysis: Analysis, subject: str | None) -> list[list[str]]:
+    """What the mail names for finding incidents, as its analysis row keeps them
+    (`AnalysisRecord.incident_keys`): stored when the mail is analysed, so that listing
+    candidates never scans its text (storage.incidents.facts computes the same lazily)."""
+    return keys_json(
+        mail_keys(
+            [(e.label, e.text) for e in analysis.entities],
+            [f.signature for f in analysis.log_findings if f.signature],
+            mail_words(subject, analysis.reply_text),
+        )
+    )
 
 
 def incident_proposal(proposal: DraftProposal, incident: IncidentMatch) -> DraftProposal:

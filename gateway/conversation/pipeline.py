@@ -29,6 +29,7 @@ from gateway.conversation.context import Context
 from gateway.conversation.desk import desk_from, on_customer_mail
 from gateway.conversation.drafting import step_draft
 from gateway.conversation.history import thread_context
+from gateway.conversation.incidents import incident_keys
 from gateway.conversation.model_pass import ModelJob, run_model_job
 from gateway.conversation.screen import ScreenVerdict, link_bounce, prune_rates, screen
 from gateway.conversation.thread import assign_ticket, find_ticket
@@ -294,5 +295,6 @@ def step_store_analysis(session: Session, message: Message, analysis: Analysis |
             log_findings=data["log_findings"],
             reply_text=analysis.reply_text,
             notes=list(analysis.notes),
+            incident_keys=incident_keys(analysis, message.subject),
         )
     )

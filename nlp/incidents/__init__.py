@@ -11,7 +11,16 @@ from nlp.incidents.candidates import (
     poisson_surprise,
     split_known,
 )
-from nlp.incidents.keys import STRONG, WEAK, Key, Sighting, key_of, matches, sighting
+from nlp.incidents.keys import (
+    STRONG,
+    WEAK,
+    Key,
+    Sighting,
+    key_of,
+    mail_keys,
+    matches,
+    sighting,
+)
 
 __all__ = [
     "STRONG",
@@ -22,6 +31,7 @@ __all__ = [
     "Sighting",
     "find_candidates",
     "key_of",
+    "mail_keys",
     "matches",
     "poisson_surprise",
     "sighting",

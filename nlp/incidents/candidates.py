@@ -117,6 +117,10 @@ def find_candidates(
     for key, tids in by_key.items():
         if key[0] not in SEEDING:
             continue
+        # A burst's customers are some of its key's: a key that fewer customers name
+        # than a candidate needs can start none (most keys: one mail's IP, one host).
+        if len(tids) < min_customers or len({ticket_customer[t] for t in tids}) < min_customers:
+            continue
         tids.sort(key=lambda t: ticket_at[t])
         bursts.extend(_bursts(key, tids, ticket_at, ticket_customer, traffic, since))
     bursts = [

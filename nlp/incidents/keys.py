@@ -9,7 +9,7 @@ but it brings quiet tickets ("is your API down?") into a burst that strong keys 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,14 +74,30 @@ def sighting(
     signatures: Iterable[str],
     intent: str | None,
     text: str = "",
+    known: Iterable[Sequence[str]] | None = None,
 ) -> Sighting:
-    """A sighting from what analysis stored for one mail (`text`: subject and reply)."""
-    keys = {k for label, text in entities if (k := key_of(label, text))}
-    keys |= symptoms(text)
-    keys |= {("signature", s) for s in signatures if s}
+    """A sighting from what analysis stored for one mail (`text`: subject and reply).
+
+    `known`: the mail's keys as `mail_keys` computed them earlier (stored with its
+    analysis); then entities, signatures and text are not looked at.
+    """
+    keys = mail_keys(entities, signatures, text) if known is None else {(k, v) for k, v in known}
     if intent:
         keys.add(("intent", intent))
     return Sighting(ticket_id, customer, at, frozenset(keys))
+
+
+def mail_keys(
+    entities: Iterable[tuple[str, str]], signatures: Iterable[str], text: str = ""
+) -> set[Key]:
+    """What one mail names, its intent apart: entities, symptoms in `text`, log signatures.
+
+    Stored with the mail's analysis, so that finding candidates does not scan the text again.
+    """
+    keys = {k for label, value in entities if (k := key_of(label, value))}
+    keys |= symptoms(text)
+    keys |= {("signature", s) for s in signatures if s}
+    return keys
 
 
 def symptoms(text: str) -> set[Key]:

@@ -1,7 +1,8 @@
 """What ops do with an incident: declare it, move its status, attach and detach tickets.
 
-Every change writes an audit row in the same transaction. Facts for finding candidate
-incidents are read here too, as plain tuples: the grouping itself is `nlp.incidents`.
+Every change writes an audit row in the same transaction. The facts candidate incidents
+are found from are read in `storage.incidents.facts` (`mail_facts` is importable from
+here too); the grouping itself is `nlp.incidents`.
 """
 
 from __future__ import annotations
@@ -10,58 +11,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage.audit import audit
 from storage.db import session_scope
+from storage.incidents.facts import MailFacts, mail_facts  # noqa: F401  (callers import them here)
 from storage.incidents.tables import STATUSES, Incident, IncidentNotice, IncidentTicket
-from storage.models import AnalysisRecord, Message, MessageState, Ticket, utcnow
+from storage.models import Ticket, utcnow
 from storage.review.types import ReviewError
-
-# (ticket id, customer address, the mail's own time, [(label, text)], [signature], intent,
-#  subject and the customer's new text)
-MailFacts = tuple[int, str, datetime, list[tuple[str, str]], list[str], str | None, str]
-_SKIPPED = (MessageState.SUPPRESSED, MessageState.SHUNTED)
-
-
-def mail_facts(session: Session, *, since: datetime) -> list[MailFacts]:
-    """Every customer mail with a ticket written since `since`, with what analysis found."""
-    rows = session.execute(
-        sa_select(
-            col(Message.ticket_id),
-            col(Message.from_addr),
-            col(Message.written_at),
-            col(Message.received_at),
-            col(AnalysisRecord.entities),
-            col(AnalysisRecord.log_findings),
-            col(AnalysisRecord.intent),
-            col(Message.subject),
-            col(AnalysisRecord.reply_text),
-        )
-        .join(AnalysisRecord, col(AnalysisRecord.message_pk) == col(Message.id), isouter=True)
-        .where(
-            col(Message.direction) == "inbound",
-            col(Message.ticket_id).is_not(None),
-            col(Message.state).not_in(_SKIPPED),
-            func.coalesce(Message.written_at, Message.received_at) >= since,
-        )
-    ).all()
-    out: list[MailFacts] = []
-    for tid, sender, written, received, entities, findings, intent, subject, text in rows:
-        pairs = [
-            (str(e.get("label", "")), str(e.get("text", "")))
-            for e in entities or []
-            if isinstance(e, dict)
-        ]
-        sigs = [str(f["signature"]) for f in findings or [] if f.get("signature")]
-        words = f"{subject or ''}\n{(text or '')[:4000]}"
-        out.append(
-            (int(tid), (sender or "").lower(), written or received, pairs, sigs, intent, words)
-        )
-    return out
 
 
 @dataclass(frozen=True, slots=True)

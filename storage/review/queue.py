@@ -96,7 +96,7 @@ def _queue_base(flt: QueueFilter) -> Any:
 
 def _narrow(stmt: Any, flt: QueueFilter) -> Any:
     """Join only the tables the filter and the sort need; draft-only queries use its indexes."""
-    if flt.mailbox or flt.search.strip() or flt.sort in ("age", "subject"):
+    if flt.mailbox or flt.search.strip() or flt.sort == "subject":
         stmt = stmt.join(Message, col(Message.id) == col(Draft.message_pk))
     if flt.search.strip() or flt.sort == "signature" or needs_ticket(flt):
         stmt = stmt.join(Ticket, col(Ticket.id) == col(Draft.ticket_id))
@@ -125,7 +125,8 @@ def _apply_filter(stmt: Any, flt: QueueFilter, *, state_index: bool = True) -> A
 
 
 _SORT_COLUMNS: dict[str, Any] = {
-    "age": col(Message.written_at),
+    # The mail's own time, copied onto the draft (storage/mail_time.py): no join to sort.
+    "age": col(Draft.mail_written_at),
     "sender": col(Draft.to_addr),
     "subject": col(Message.subject),
     "intent": col(Draft.intent),
@@ -141,13 +142,13 @@ def page_queue(
     """One page of the queue, sorted and filtered in the database."""
     if flt.sort not in SORT_KEYS:
         raise ReviewError(f"cannot sort by {flt.sort!r} (choose from {', '.join(SORT_KEYS)})")
+    dialect = session.get_bind().dialect.name
     if flt.sort in DESK_SORTS:
-        order = desk_order(flt.sort, flt.descending)
+        order = desk_order(flt.sort, flt.descending, dialect)
     else:
         column = _SORT_COLUMNS[flt.sort]
         order = [column.desc() if flt.descending else column.asc()]
     tiebreak = col(Draft.id).desc() if flt.descending else col(Draft.id).asc()
-    dialect = session.get_bind().dialect.name
     by_due = walks_due_index(flt, dialect)
     # On SQLite, keep the planner off the state index where another index gives the order.
     by_sort_index = by_due or (dialect == "sqlite" and flt.sort in ("intent", "confidence"))

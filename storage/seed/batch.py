@@ -160,6 +160,7 @@ def write_batch(
                     "created_at": sc["at"],
                     "updated_at": sc["at"],
                     "updated_by": None,
+                    "mail_written_at": sc["at"],  # the ORM would copy it (storage/mail_time)
                 }
             )
         _insert(session, RawMessage, raws)

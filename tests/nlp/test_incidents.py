@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from nlp.incidents import (
     Sighting,
     find_candidates,
+    mail_keys,
     matches,
     poisson_surprise,
     sighting,
@@ -132,3 +133,38 @@ def test_symptoms_are_found_whatever_the_case() -> None:
         ("symptom", "down"),
     }
     assert symptoms("Please resend the invoice.") == set()
+
+
+def test_known_keys_stand_in_for_the_text_scan() -> None:
+    text = "The certificate has expired on db-1"
+    s = sighting(1, "a@b.test", NOW, [("HOSTNAME", " DB-1 ")], ["abc"], "outage", text)
+    keys = mail_keys([("HOSTNAME", " DB-1 ")], ["abc"], text)
+    assert s.keys == keys | {("intent", "outage")}
+    stored = [[k, v] for k, v in sorted(keys)]  # as an analysis row keeps them
+    again = sighting(1, "a@b.test", NOW, [], [], "outage", "", stored)
+    assert again == s
+    # Stored keys are taken as they are: the entities and text are not looked at.
+    assert sighting(1, "a@b.test", NOW, [("IP", "10.0.0.1")], [], None, text, []).keys == set()
+
+
+def test_keys_too_few_customers_name_change_nothing() -> None:
+    """Keys named by fewer customers than a candidate needs are skipped before bursts are
+    formed: giving mails that already name a strong key more of them (one mail's IP, a
+    host two customers share, in a burst of two) leaves the candidates as they were."""
+    keys = {("ERROR_CODE", "e_upstream"), ("CLOUD_REGION", "eu-c-1")}
+    start = NOW - timedelta(hours=5)
+    base = background() + burst(start, 12, timedelta(hours=1), keys, 1)
+    expected = find_candidates(base, since=NOW - timedelta(hours=72))
+    assert len(expected) == 1
+
+    def more(i: int, s: Sighting) -> Sighting:
+        if not any(k[0] in ("ERROR_CODE", "HOSTNAME") for k in s.keys):
+            return s  # a mail without a strong key may join a candidate: leave it be
+        extra = {("IP", f"10.0.{i % 250}.{i // 250}")}
+        if s.ticket_id in (1, 2):
+            extra |= {("HOSTNAME", "pair.example"), ("ERROR_CODE", "e_pair")}
+        return Sighting(s.ticket_id, s.customer, s.at, s.keys | extra)
+
+    noisy = [more(i, s) for i, s in enumerate(base)]
+    assert noisy != base
+    assert find_candidates(noisy, since=NOW - timedelta(hours=72)) == expected
