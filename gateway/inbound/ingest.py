@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, StatementError
 
 from gateway import headers as h
@@ -25,6 +25,9 @@ from gateway.inbound.statements import statements
 from storage.models import MessageState, utcnow
 
 log = logging.getLogger(__name__)
+
+# (dedupe key, sha256 hex, Message-ID or None, header summary) of one raw message.
+Facts = tuple[str, str, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class IngestResult:
 
 def dedupe_key_for(raw: bytes) -> tuple[str, str, str | None]:
     """(dedupe key, sha256 hex, message-id or None) for raw bytes."""
-    key, digest, mid, _ = _facts(raw)
+    key, digest, mid, _ = header_facts(raw)
     return key, digest, mid
 
 
@@ -66,48 +69,85 @@ def ingest(
     return ingest_batch(engine, [item])[0]
 
 
-def ingest_batch(engine: Engine, items: list[IngestItem]) -> list[IngestResult]:
+def ingest_batch(
+    engine: Engine, items: list[IngestItem], facts: Sequence[Facts] | None = None
+) -> list[IngestResult]:
     """Store several messages in ONE transaction (one fsync) — group commit.
 
     Either all are durable when this returns, or it raises and none is. Results are in
     the order of `items`; a message already stored (or repeated within the batch) comes
-    back as a duplicate of the stored row.
+    back as a duplicate of the stored row. `facts`, when given, is `header_facts` of
+    each item, worked out beforehand (an IMAP backfill does that in the process that
+    fetches, so the one that stores has less to do).
     """
-    facts = [_facts(item.raw) for item in items]
-    if len(items) == 1:
-        return [_store_one(engine, items[0], facts[0])]
-    keys = list(dict.fromkeys(f[0] for f in facts))
+    return ingest_prepared(engine, prepare_batch(engine.dialect, items, facts))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch with its rows built, ready for `ingest_prepared`.
+
+    Building the rows (driver parameters, see `storage.bulk`) is most of a batch's CPU
+    time; done before the transaction, the write lock is held only for the SQL, and a
+    caller with a second thread can build the next batch while this one commits.
+    """
+
+    items: list[IngestItem]
+    facts: list[Facts]
+    first: dict[str, int]  # dedupe key -> index of the first item that has it
+    raw_rows: dict[str, Any]  # dedupe key -> its raw_message row, as driver parameters
+    msg_rows: dict[str, Any]  # dedupe key -> its message row, as driver parameters
+    now: datetime
+
+
+def prepare_batch(
+    dialect: Dialect, items: list[IngestItem], facts: Sequence[Facts] | None = None
+) -> PreparedBatch:
+    """Header facts (unless given) and the rows of `items`, for `ingest_prepared`."""
+    facts = list(facts) if facts is not None else [header_facts(item.raw) for item in items]
+    if len(facts) != len(items):
+        raise ValueError(f"{len(facts)} facts for {len(items)} messages")
+    now = utcnow()
+    first: dict[str, int] = {}
+    for index, fact in enumerate(facts):
+        first.setdefault(fact[0], index)
+    if len(items) == 1:  # stored by `_store_one`, which builds its own
+        return PreparedBatch(items, facts, first, {}, {}, now)
+    st = statements(dialect)
+    raw_rows = {
+        key: st.put_raw.params(
+            {"sha256": facts[i][1], "size": len(items[i].raw), "data": items[i].raw}
+        )
+        for key, i in first.items()
+    }
+    msg_rows = {
+        key: st.put_msg.params(_message_row(items[i], facts[i], now)) for key, i in first.items()
+    }
+    return PreparedBatch(items, facts, first, raw_rows, msg_rows, now)
+
+
+def ingest_prepared(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
+    """`ingest_batch` for a batch prepared already."""
+    if len(batch.items) == 1:
+        return [_store_one(engine, batch.items[0], batch.facts[0])]
     try:
-        return _store(engine, items, facts, keys)
+        return _store(engine, batch)
     except IntegrityError:
         # Another process stored one of these keys between our look-up and our insert.
         # The transaction rolled back; the second pass sees its row and skips it.
-        return _store(engine, items, facts, keys)
+        return _store(engine, batch)
 
 
-def _store(
-    engine: Engine,
-    items: list[IngestItem],
-    facts: list[tuple[str, str, str | None, dict[str, Any]]],
-    keys: list[str],
-) -> list[IngestResult]:
+def _store(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
     st = statements(engine.dialect)
-    now = utcnow()
+    items, facts, now = batch.items, batch.facts, batch.now
     with engine.begin() as conn:
-        known: dict[str, int] = dict(conn.execute(st.find, {"keys": keys}).all())  # type: ignore[arg-type]
-        fresh: dict[str, int] = {}  # key -> index of the item that stores it
-        for index, (key, *_rest) in enumerate(facts):
-            if key not in known and key not in fresh:
-                fresh[key] = index
+        found = conn.execute(st.find, {"keys": list(batch.first)}).all()  # type: ignore[arg-type]
+        known: dict[str, int] = dict(found)  # type: ignore[arg-type]
+        fresh = {key: i for key, i in batch.first.items() if key not in known}
         if fresh:
-            st.put_raw.run(
-                conn,
-                [
-                    {"sha256": facts[i][1], "size": len(items[i].raw), "data": items[i].raw}
-                    for i in fresh.values()
-                ],
-            )
-            st.put_msg.run(conn, [_message_row(items[i], facts[i], now) for i in fresh.values()])
+            conn.exec_driver_sql(st.put_raw.sql, [batch.raw_rows[key] for key in fresh])
+            conn.exec_driver_sql(st.put_msg.sql, [batch.msg_rows[key] for key in fresh])
             stored = dict(conn.execute(st.find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
             st.put_audit.run(
                 conn, [_audit_row(items[i], key, stored[key], now) for key, i in fresh.items()]
@@ -119,9 +159,7 @@ def _store(
     ]
 
 
-def _store_one(
-    engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
-) -> IngestResult:
+def _store_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
     try:
         return _insert_one(engine, item, fact)
     except (OperationalError, InterfaceError, IntegrityError):
@@ -136,9 +174,7 @@ def _store_one(
         return _insert_one(engine, item, (f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)))
 
 
-def _insert_one(
-    engine: Engine, item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]]
-) -> IngestResult:
+def _insert_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
     st = statements(engine.dialect)
     key, digest, _mid, _ = fact
     now = utcnow()
@@ -167,9 +203,7 @@ def _audit_row(item: IngestItem, key: str, message_pk: int, now: datetime) -> di
     }
 
 
-def _message_row(
-    item: IngestItem, fact: tuple[str, str, str | None, dict[str, Any]], now: datetime
-) -> dict[str, Any]:
+def _message_row(item: IngestItem, fact: Facts, now: datetime) -> dict[str, Any]:
     key, digest, mid, summary = fact
     return {
         "dedupe_key": key,
@@ -214,7 +248,7 @@ _EMPTY_SUMMARY: dict[str, Any] = {
 }
 
 
-def _facts(raw: bytes) -> tuple[str, str, str | None, dict[str, Any]]:
+def header_facts(raw: bytes) -> Facts:
     """Dedupe key, digest, Message-ID and a cheap header summary, from one header scan."""
     digest = hashlib.sha256(raw).hexdigest()
     try:

@@ -34,10 +34,20 @@ def _chunks(uids: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(uids[start : start + size])
 
 
-def sizes(client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
-    """RFC822.SIZE per UID (cheap: no bodies), for byte-bounded batches."""
-    found: dict[int, int] = {}
-    for chunk in _chunks(uids, SIZE_QUERY_CHUNK):
+def sizes(client: IMAPClient, uids: Sequence[int], *, small: int) -> dict[int, int]:
+    """A size per UID for byte-bounded batches: RFC822.SIZE for messages larger than
+    `small`, and `small` (an upper bound) for all others.
+
+    One SEARCH LARGER finds the few large messages; asking every message's size instead
+    took a tenth of the time of fetching the bodies of a folder of ordinary mail.
+    """
+    if not uids:
+        return {}
+    criteria: list[Any] = ["UID", f"{uids[0]}:{uids[-1]}", "LARGER", small]
+    wanted = set(uids)
+    large = [u for u in client.search(criteria) if u in wanted]
+    found = dict.fromkeys(uids, small)
+    for chunk in _chunks(large, SIZE_QUERY_CHUNK):
         found.update(fetch_sizes(client, chunk))
     return found
 

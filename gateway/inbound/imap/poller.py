@@ -30,8 +30,10 @@ from sqlalchemy.engine import Engine
 from gateway.config import Config, ConfigError, ImapConfig, find_config_path, load_config
 from gateway.inbound.imap.auth import ImapConnectError, ImapError, close, connect, redact
 from gateway.inbound.imap.checkpoint import record_sync
+from gateway.inbound.imap.child import store_for
 from gateway.inbound.imap.failures import Backoff, describe, problem_kind
 from gateway.inbound.imap.progress import LogProgress, Progress, RichProgress
+from gateway.inbound.imap.store import Store
 from gateway.inbound.imap.sync import SyncResult, sync_folder
 
 log = logging.getLogger(__name__)
@@ -201,11 +203,14 @@ def _one_cycle(
     since: date | None = None,
     rescan: bool = False,
     progress: Progress | None = None,
+    store: Store | None = None,
 ) -> int:
     try:
         client = connect(cfg)
         try:
-            result = sync_folder(client, cfg, engine, since=since, rescan=rescan, progress=progress)
+            result = sync_folder(
+                client, cfg, engine, since=since, rescan=rescan, progress=progress, store=store
+            )
         finally:
             close(client)
     except Exception as exc:
@@ -234,14 +239,27 @@ def backfill(
     since: date | None,
     progress: bool = True,
 ) -> int:
-    """Fetch the folder's history (from `since`, else all of it); return how many were new."""
+    """Fetch the folder's history (from `since`, else all of it); return how many were new.
+
+    Stores in a child process when this process may fork one (`gateway.inbound.imap.child`).
+    """
     cfg = _mailbox(config, mailbox)
-    if progress and sys.stderr.isatty():
-        with RichProgress(cfg.name) as bar:
-            return _one_cycle(cfg, engine, since=since, rescan=since is None, progress=bar)
-    return _one_cycle(
-        cfg, engine, since=since, rescan=since is None, progress=LogProgress(cfg.name)
-    )
+    # The store process is forked first, while this process has no other thread (the
+    # progress bar and the sync's writer start threads).
+    with store_for(engine, cfg) as store:
+        if progress and sys.stderr.isatty():
+            with RichProgress(cfg.name) as bar:
+                return _one_cycle(
+                    cfg, engine, since=since, rescan=since is None, progress=bar, store=store
+                )
+        return _one_cycle(
+            cfg,
+            engine,
+            since=since,
+            rescan=since is None,
+            progress=LogProgress(cfg.name),
+            store=store,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

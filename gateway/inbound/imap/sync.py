@@ -3,7 +3,7 @@
 What is new is decided by the checkpoint (UIDVALIDITY + last stored UID), never by
 `\\Seen`, which any other client may set. Every message is fetched with `BODY.PEEK[]`
 (reading never marks it seen) and stored through `gateway.inbound.ingest`, idempotently, in
-one transaction per run of fetched batches (up to STORE_CHUNK messages). Only after that
+one transaction per run of fetched batches (up to a few hundred messages). Only after that
 commit do we acknowledge the run on the server (flag, keyword or move); the checkpoint
 follows, at most about a second behind (`gateway.inbound.imap.checkpoint`). The crash windows:
 
@@ -14,6 +14,12 @@ follows, at most about a second behind (`gateway.inbound.imap.checkpoint`). The 
 * crash after the flag/move, before the checkpoint: as above; with `move` the message
   has already left the folder, so it is simply not seen again.
 * crash after the checkpoint: the batch is done.
+
+Fetched batches are stored in runs of a few hundred (`gateway.inbound.imap.pipeline`),
+by a writer thread or, for a backfill, a child process (`gateway.inbound.imap.child`),
+while the next batches are fetched; each run is flagged only after its commit (on a
+second connection during a long sync, `gateway.inbound.imap.ack`), and the checkpoint
+only after the flags.
 
 MOVE (RFC 6851) is atomic; servers without it get COPY + `\\Deleted` (+ UID EXPUNGE
 with UIDPLUS), where a crash between COPY and delete can leave a second copy in the
@@ -30,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,19 +43,19 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 
 from gateway.config import ImapConfig
+from gateway.inbound.imap.ack import acker_for
 from gateway.inbound.imap.checkpoint import Checkpointer, flush_quietly, open_checkpoint
-from gateway.inbound.imap.fetch import fetch_bodies
+from gateway.inbound.imap.fetch import BodyFetch
+from gateway.inbound.imap.pipeline import Pipeline
 from gateway.inbound.imap.plan import batches, plan, sizes
 from gateway.inbound.imap.progress import Progress
-from gateway.inbound.ingest import IngestItem, IngestResult, ingest, ingest_batch
+from gateway.inbound.imap.store import Items, Store, ThreadStore
+from gateway.inbound.ingest import Facts, header_facts
 
 log = logging.getLogger(__name__)
 
 # A FETCH of bodies holds this much at most (a single larger message goes alone).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
-# Fetched batches are stored in one transaction of up to this many messages, and then
-# flagged or moved on the server in one command.
-STORE_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,61 +66,8 @@ class SyncResult:
     complete: bool
 
 
-def acknowledge(client: IMAPClient, cfg: ImapConfig, uids: list[int]) -> None:
-    """Tell the server these messages are stored, as `after_store` says."""
-    if not uids or cfg.after_store == "none":
-        return
-    if cfg.after_store == "seen":
-        client.add_flags(uids, [b"\\Seen"], silent=True)
-    elif cfg.after_store == "keyword":
-        client.add_flags(uids, [cfg.keyword.encode("ascii")], silent=True)
-    elif client.has_capability("MOVE"):
-        client.move(uids, cfg.move_to)
-    else:
-        client.copy(uids, cfg.move_to)
-        client.add_flags(uids, [b"\\Deleted"], silent=True)
-        if client.has_capability("UIDPLUS"):
-            client.uid_expunge(uids)
-
-
-def _ingest_one_by_one(
-    engine: Engine, cfg: ImapConfig, items: list[tuple[int, bytes]]
-) -> tuple[list[IngestResult], Exception | None]:
-    """The slow path after a batch failed: store until the first message that fails."""
-    results: list[IngestResult] = []
-    for _uid, raw in items:
-        try:
-            results.append(ingest(engine, raw, source=f"imap:{cfg.name}", mailbox=cfg.name))
-        except Exception as exc:
-            return results, exc
-    return results, None
-
-
-def ingest_all(
-    engine: Engine, cfg: ImapConfig, items: list[tuple[int, bytes]]
-) -> tuple[list[IngestResult], Exception | None]:
-    """Store (uid, raw) pairs in order; return the results of the stored prefix and the
-    error that stopped the rest, if any.
-
-    One transaction for the whole batch (one fsync instead of one per message); if it
-    fails, one by one, so a single message that cannot be stored holds back only itself
-    and what follows it, never what came before.
-    """
-    if not items:
-        return [], None
-    source = f"imap:{cfg.name}"
-    try:
-        return ingest_batch(
-            engine, [IngestItem(raw, source, mailbox=cfg.name) for _uid, raw in items]
-        ), None
-    except Exception as exc:
-        log.warning("imap %s: storing a batch failed (%s); retrying one by one", cfg.name, exc)
-        return _ingest_one_by_one(engine, cfg, items)
-
-
-def _fetch(client: IMAPClient, cfg: ImapConfig, batch: list[int]) -> list[tuple[int, bytes]]:
-    bodies = fetch_bodies(client, batch)
-    items: list[tuple[int, bytes]] = []
+def _present(cfg: ImapConfig, batch: list[int], bodies: dict[int, bytes]) -> Items:
+    items: Items = []
     for uid in batch:
         body = bodies.get(uid)
         if body is None:
@@ -126,32 +78,8 @@ def _fetch(client: IMAPClient, cfg: ImapConfig, batch: list[int]) -> list[tuple[
     return items
 
 
-@dataclass
-class _Stored:
-    """Fetched batches stored together, in the writer thread, while more are fetched."""
-
-    batch: list[int]  # every UID asked for, ascending
-    items: list[tuple[int, bytes]]  # those the server still had
-    future: Future[tuple[list[IngestResult], Exception | None]] | None
-    size: int = 0
-
-
-def _finish(client: IMAPClient, cfg: ImapConfig, stored: _Stored, ckpt: Checkpointer) -> int:
-    """Wait for the store's commit, then acknowledge it and mark it done; return how many
-    were new. Only committed messages are ever flagged or moved, in one command per
-    store (up to STORE_CHUNK UIDs) rather than one per IMAP batch."""
-    assert stored.future is not None
-    results, failure = stored.future.result()
-    items, batch = stored.items, stored.batch
-    acknowledge(client, cfg, [uid for uid, _raw in items[: len(results)]])
-    # Everything below the first message not stored is done (stored or vanished).
-    limit = items[len(results)][0] if failure is not None else batch[-1] + 1
-    done = [uid for uid in batch if uid < limit]
-    if done:
-        ckpt.done(done[-1])
-    if failure is not None:
-        raise failure
-    return sum(1 for r in results if not r.duplicate)
+def _facts(items: Items) -> list[Facts]:
+    return [header_facts(raw) for _uid, raw in items]
 
 
 def sync_folder(
@@ -163,11 +91,14 @@ def sync_folder(
     rescan: bool = False,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    store: Store | None = None,
 ) -> SyncResult:
     """Store every message of `cfg.folder` the checkpoint has not seen (plus history asked for).
 
     `since`/`rescan` widen the scan to older UIDs (backfill); stored mail is skipped by
-    ingest's dedupe. Stops between batches when `stop` is set.
+    ingest's dedupe. Stops between batches when `stop` is set. `store` stores the runs
+    of messages: by default a writer thread of this sync's own; a backfill passes a
+    child process (`gateway.inbound.imap.child`).
     """
     status = client.select_folder(cfg.folder)
     uidvalidity = int(status[b"UIDVALIDITY"])
@@ -179,53 +110,44 @@ def sync_folder(
     if progress is not None:
         progress.start(len(uids))
     ckpt = Checkpointer(engine, cfg, uidvalidity)
-    stored = fetched = 0
-    # Fetching (network, this thread: the IMAP connection is not thread-safe) overlaps
-    # with storing (database, the writer thread). Fetched batches are gathered into one
-    # store of up to STORE_CHUNK messages, so a backfill pays one fsync per few hundred
-    # messages, not per IMAP batch. A store is flagged or moved only after its commit,
-    # so the crash guarantees do not change.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{cfg.name}-store")
-    pending: _Stored | None = None
-    held = _Stored([], [], None)
-
-    def submit() -> None:
-        """Finish the store in flight, then start storing what is held."""
-        nonlocal pending, stored, held
-        if pending is not None:
-            stored += _finish(client, cfg, pending, ckpt)
-            pending = None
-        if held.batch:
-            held.future = writer.submit(ingest_all, engine, cfg, held.items)
-            pending, held = held, _Stored([], [], None)
-
-    def drain() -> None:
-        submit()  # finishes the store in flight and starts the held one
-        submit()  # finishes that one
-
+    fetched = 0
+    own: ThreadStore | None = None
+    if store is None:
+        store = own = ThreadStore(engine, cfg)
+    acker = acker_for(cfg, uidvalidity, len(uids))
+    pipeline = Pipeline(client, cfg, ckpt, store, acker)
+    # This thread keeps the IMAP connection busy (it is not thread-safe): each FETCH is
+    # sent before the batch before it is scanned (`header_facts`) and handed on, so the
+    # server prepares it meanwhile; the store commits runs in the background.
+    last: tuple[list[int], Items] | None = None
     try:
-        size_of = sizes(client, uids)
         count = max(cfg.batch_size, 1)
+        # Any `count` messages of at most MAX_BATCH_BYTES // count bytes fit a batch.
+        size_of = sizes(client, uids, small=MAX_BATCH_BYTES // count)
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
-                drain()
-                return SyncResult(fetched, stored, batch[0] - 1, complete=False)
-            items = _fetch(client, cfg, batch)
-            held.batch.extend(batch)
-            held.items.extend(items)
-            held.size += sum(len(raw) for _uid, raw in items)
-            if len(held.batch) >= STORE_CHUNK or held.size >= MAX_BATCH_BYTES:
-                submit()
+                if last is not None:
+                    pipeline.add(*last, _facts(last[1]))
+                pipeline.drain()
+                return SyncResult(fetched, pipeline.stored, batch[0] - 1, complete=False)
+            fetch = BodyFetch(client, batch)
+            facts = _facts(last[1]) if last is not None else []
+            items = _present(cfg, batch, fetch.result())
+            if last is not None:
+                pipeline.add(*last, facts)  # may flag a run: no FETCH is outstanding now
+            last = (batch, items)
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
-        drain()
+        if last is not None:
+            pipeline.add(*last, _facts(last[1]))
+        pipeline.drain()
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
-        if pending is not None and pending.future is not None:
-            # An error (IMAP or storage) interrupted the loop: let the store in flight
-            # finish so its commit is not torn down; it is simply re-fetched next time.
-            pending.future.exception()
-        writer.shutdown(wait=True)
+        pipeline.close()
+        if own is not None:
+            own.close()
+        if acker is not None:
+            acker.close()
         flush_quietly(ckpt)
-    return SyncResult(fetched, stored, max([floor, *uids[-1:]]), complete=True)
+    return SyncResult(fetched, pipeline.stored, max([floor, *uids[-1:]]), complete=True)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from gateway import headers as h
 from gateway.inbound import ingest as ingest_module
@@ -111,10 +111,41 @@ def test_quick_header_scan_agrees_with_the_stdlib() -> None:
         b"To: a@b.example,\r\n C <c@d.example>\r\nSubject: long\r\n folded subject\r\n"
         b"Message-ID:\r\n <folded@x>\r\nReferences: <r1@x>\r\n\t<r2@x>\r\n\r\nbody"
     )
-    facts = ingest_module._facts(raw)
+    facts = ingest_module.header_facts(raw)
     key, _digest, mid, summary = facts
     assert mid == "folded@x" and key == "mid:folded@x"
     assert summary["from_addr"] == "j@example.com" and summary["from_name"] == "Jürgen"
     assert summary["to_addrs"] == ["a@b.example", "c@d.example"]
     assert summary["subject"] == "long folded subject"
     assert summary["references"] == ["r1@x", "r2@x"]
+
+
+def test_header_facts_worked_out_beforehand_store_the_same_rows(engine: Engine) -> None:
+    from storage.db import init_db, make_engine
+
+    raws = [
+        b"Message-ID: <f1@x>\r\nFrom: A <a@x.example>\r\nSubject: one\r\n\r\n1",
+        b"From: b@x.example\r\nTo: c@x.example\r\nSubject: no id\r\n\r\n2",
+        b"Message-ID: <f1@x>\r\n\r\nrepeat",
+    ]
+    other = make_engine("sqlite:///:memory:")
+    init_db(other)
+    try:
+        facts = [ingest_module.header_facts(raw) for raw in raws]
+        given = ingest_batch(engine, [IngestItem(r, "t") for r in raws], facts)
+        worked_out = ingest_batch(other, [IngestItem(r, "t") for r in raws])
+        assert [(r.duplicate, r.dedupe_key) for r in given] == [
+            (r.duplicate, r.dedupe_key) for r in worked_out
+        ]
+        columns = ("dedupe_key", "message_id", "sha256", "from_addr", "subject", "to_addrs")
+
+        def rows(eng: Engine) -> list[tuple[Any, ...]]:
+            with Session(eng) as session:
+                found = session.exec(select(Message).order_by(col(Message.id))).all()
+                return [tuple(getattr(m, c) for c in columns) for m in found]
+
+        assert rows(engine) == rows(other) and len(rows(engine)) == 2
+        with pytest.raises(ValueError, match="2 facts for 3 messages"):
+            ingest_batch(engine, [IngestItem(r, "t") for r in raws], facts[:2])
+    finally:
+        other.dispose()

@@ -308,12 +308,14 @@ def message_ids_in(dovecot: Dovecot, folder: str) -> list[bytes]:
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     dovecot: Dovecot, engine: Engine, db_path: Path, tmp_path: Path
 ) -> None:
-    total = 600
+    # Enough mail that each kill lands mid-sync: runs of up to 500 are committed back to
+    # back, so the count moves in steps of 500.
+    total = 2000
     dovecot.append([make_message(i) for i in range(total)])
     config = write_config(tmp_path, db_path, dovecot)
     log = tmp_path / "poller.log"
 
-    for kill_at in (60, 300):
+    for kill_at in (60, 900):
         proc = start_poller(config, dovecot, log)
         try:
             wait_for(partial(reached, engine, kill_at), 30, f"{kill_at} stored messages")

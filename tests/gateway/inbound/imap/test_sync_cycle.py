@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 import gateway.inbound.imap.checkpoint as imap_checkpoint
 import gateway.inbound.imap.progress as imap_progress
+import gateway.inbound.imap.store as imap_store
 import gateway.inbound.imap.sync as imap_sync
 from gateway.config import Config, ImapConfig
 from gateway.inbound.imap.poller import ImapError, backfill, poll_once
@@ -180,7 +181,7 @@ def test_storage_failure_flags_only_what_was_stored(
 ) -> None:
     dovecot.append([make_message(i) for i in range(10)])
     cfg = mailbox_config(batch_size=10).imap[0]
-    real_ingest, real_batch = imap_sync.ingest, imap_sync.ingest_batch
+    real_ingest, real_batch = imap_store.ingest, imap_store.ingest_prepared
     calls = 0
 
     def batch_fails(*args: Any, **kwargs: Any) -> Any:
@@ -194,8 +195,8 @@ def test_storage_failure_flags_only_what_was_stored(
         return real_ingest(*args, **kwargs)
 
     # The group commit fails, the one-by-one retry stores three, then the disk is full.
-    monkeypatch.setattr(imap_sync, "ingest_batch", batch_fails)
-    monkeypatch.setattr(imap_sync, "ingest", fourth_fails)
+    monkeypatch.setattr(imap_store, "ingest_prepared", batch_fails)
+    monkeypatch.setattr(imap_store, "ingest", fourth_fails)
     with pytest.raises(ImapError, match="disk full"):
         poll_once(cfg, engine)
 
@@ -205,8 +206,8 @@ def test_storage_failure_flags_only_what_was_stored(
     assert row.last_uid == 3 and "disk full" in (row.last_error or "")
     assert len(mids(engine)) == 3
 
-    monkeypatch.setattr(imap_sync, "ingest", real_ingest)
-    monkeypatch.setattr(imap_sync, "ingest_batch", real_batch)
+    monkeypatch.setattr(imap_store, "ingest", real_ingest)
+    monkeypatch.setattr(imap_store, "ingest_prepared", real_batch)
     assert poll_once(cfg, engine) == 7
     assert len(mids(engine)) == 10 and all(SEEN in f for f in folder_state(dovecot).values())
 
@@ -319,13 +320,13 @@ def test_large_messages_are_fetched_in_small_batches(
     dovecot.append([make_message(i, size=3000) for i in range(12)])
     monkeypatch.setattr(imap_sync, "MAX_BATCH_BYTES", 7000)  # two of these per FETCH
     fetched: list[int] = []
-    real_fetch = imap_sync._fetch
+    real_fetch = imap_sync.BodyFetch
 
-    def spy(client: Any, cfg: Any, batch: list[int]) -> list[tuple[int, bytes]]:
+    def spy(client: Any, batch: list[int]) -> Any:
         fetched.append(len(batch))
-        return real_fetch(client, cfg, batch)
+        return real_fetch(client, batch)
 
-    monkeypatch.setattr(imap_sync, "_fetch", spy)
+    monkeypatch.setattr(imap_sync, "BodyFetch", spy)
 
     assert poll_once(mailbox_config(batch_size=50).imap[0], engine) == 12
     assert fetched == [2] * 6
