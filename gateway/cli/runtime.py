@@ -17,9 +17,7 @@ from storage.db import init_db, make_engine
 log = logging.getLogger("supportgate")
 
 
-def open_engine(
-    config: Config, *, recover_claims: bool = False, redoable: bool = False
-) -> Engine:
+def open_engine(config: Config, *, recover_claims: bool = False, redoable: bool = False) -> Engine:
     """The database, with tables created; runners first hand back abandoned claims.
     `redoable`: only analysis writes through it (see `storage.db.make_engine`)."""
     engine = make_engine(config.database_url, redoable=redoable)
