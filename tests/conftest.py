@@ -122,3 +122,20 @@ def prometheus_factory() -> Iterator[Callable[..., Prometheus]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sqlite_and_pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Each test twice: on a fresh SQLite file, and on fresh PostgreSQL tables (skipped
+    where PostgreSQL is not installed)."""
+    from tests.support.postgres import pg_bindir
+
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+        init_db(eng)
+        yield eng
+        eng.dispose()
+        return
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL binaries are not installed")
+    yield request.getfixturevalue("pg_engine")

@@ -9,9 +9,7 @@ candidates must be exactly those the text scan gives, on SQLite and on PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -21,26 +19,17 @@ from gateway.cli.incidents import sightings
 from gateway.conversation.incidents import incident_keys
 from nlp.incidents import Key, find_candidates, mail_keys, sighting
 from nlp.types import Analysis, Entity, LogFinding
-from storage.db import init_db, make_engine, session_scope
+from storage.db import session_scope
 from storage.incidents.facts import MailFacts, mail_facts
 from storage.models import AnalysisRecord, Draft, Message, MessageState
 from storage.seed import FIXED_NOW, add_ticket
-from tests.support.postgres import pg_bindir
 
 SINCE = FIXED_NOW - timedelta(days=3)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-        init_db(eng)
-        yield eng
-        eng.dispose()
-        return
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries are not installed")
-    yield request.getfixturevalue("pg_engine")
+@pytest.fixture
+def db(sqlite_and_pg: Engine) -> Engine:
+    return sqlite_and_pg
 
 
 def analysis(n: int, *, burst: bool) -> Analysis:

@@ -8,34 +8,23 @@ version without the column, on SQLite and on PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from storage.db import init_db, make_engine, session_scope
+from storage.db import session_scope
 from storage.models import Draft, Message
 from storage.review import QueueFilter, page_queue
 from storage.schema import upgrade
 from storage.seed import FIXED_NOW, add_ticket
-from tests.support.postgres import pg_bindir
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-        init_db(eng)
-        yield eng
-        eng.dispose()
-        return
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries are not installed")
-    yield request.getfixturevalue("pg_engine")
+@pytest.fixture
+def db(sqlite_and_pg: Engine) -> Engine:
+    return sqlite_and_pg
 
 
 def fill(engine: Engine) -> list[int]:

@@ -10,9 +10,7 @@ that SQLite's own date functions would round across it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,25 +22,15 @@ from sqlmodel import Session, col
 from gateway.cli.patterns import STEP, anomalies
 from nlp.sparkline import sparkline
 from nlp.volume import Spike, bin_counts, detect_spikes
-from storage.db import init_db, make_engine
 from storage.models import AnalysisRecord, Message, RawMessage
 from storage.volume import mail_bins
-from tests.support.postgres import pg_bindir
 
 NOW = datetime(2026, 11, 27, 14, 32, 10, 250_000, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-        init_db(eng)
-        yield eng
-        eng.dispose()
-        return
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries are not installed")
-    yield request.getfixturevalue("pg_engine")
+@pytest.fixture
+def db(sqlite_and_pg: Engine) -> Engine:
+    return sqlite_and_pg
 
 
 def edge_times() -> list[datetime]:

@@ -8,9 +8,8 @@ its native NULL order for the due sort and its partial indexes of the open draft
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import review as rv
-from storage.db import init_db, make_engine, session_scope
+from storage.db import session_scope
 from storage.models import Draft, Ticket
 from storage.seed import FIXED_NOW, add_ticket
-from tests.support.postgres import pg_bindir
 
 ME, TEAMS = "alice", ("billing",)
 far = FIXED_NOW + timedelta(days=3650)
@@ -33,17 +31,9 @@ KEYS: dict[str, Callable[[rv.QueueRow], tuple[Any, ...]]] = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-        init_db(eng)
-        yield eng
-        eng.dispose()
-        return
-    if pg_bindir() is None:
-        pytest.skip("PostgreSQL binaries are not installed")
-    yield request.getfixturevalue("pg_engine")
+@pytest.fixture
+def db(sqlite_and_pg: Engine) -> Engine:
+    return sqlite_and_pg
 
 
 def fill(engine: Engine) -> None:
