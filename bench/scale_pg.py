@@ -23,6 +23,10 @@ printed beside its target (median of the runs, and the slowest):
 Run: .venv/bin/python bench/scale_pg.py [--messages 1000000] [--url postgresql+psycopg://…]
 (with --url an existing database is used, as a superuser: the load turns off foreign-key
 triggers; its tables are dropped and regenerated only if it has fewer messages).
+
+Why this module is long: it is one script that must be read top to bottom beside its
+printout (load, upgrade, then each timed operation against its target); the data
+generator already lives apart in bench/scale_data.py.
 """
 
 from __future__ import annotations
