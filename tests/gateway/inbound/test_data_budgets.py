@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import ConfigError
 from gateway.inbound.guard import ByteBudget, DataPacer
+from gateway.inbound.session import BUDGET_CHUNK
 from tests.gateway.inbound.test_smtp import count, make_mail
 
 
@@ -70,22 +71,26 @@ def _hold_open_data(port: int, source: str, nbytes: int) -> socket.socket:
 
 
 def test_an_address_holding_its_share_does_not_starve_others(smtp_server, engine: Engine) -> None:
+    # Bytes are booked 16 KiB at a time (session.BUDGET_CHUNK): two hogs book 32 KiB of
+    # the 40,000-byte share, the third is refused its first chunk.
     controller, port = smtp_server(
-        max_message_size=20_000, max_bytes_in_flight=60_000, max_bytes_in_flight_per_ip=20_000
+        max_message_size=40_000, max_bytes_in_flight=120_000, max_bytes_in_flight_per_ip=40_000
     )
-    hogs = [_hold_open_data(port, "127.0.0.2", 9_000) for _ in range(3)]
+    hogs = [_hold_open_data(port, "127.0.0.2", 17_000) for _ in range(3)]
     try:
         deadline = time.monotonic() + 5
-        while controller.guard.data.used_by("127.0.0.2") < 18_000:
+        while controller.guard.data.used_by("127.0.0.2") < 2 * BUDGET_CHUNK:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        mail = make_mail(1, body="z" * 70 + ("\n" + "z" * 70) * 60)
+        time.sleep(0.2)  # the third hog's chunk is refused, not booked
+        assert 2 * BUDGET_CHUNK <= controller.guard.data.used_by("127.0.0.2") < 3 * BUDGET_CHUNK
+        mail = make_mail(1, body="z" * 70 + ("\n" + "z" * 70) * 120)
         with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0)) as c:
             with pytest.raises(smtplib.SMTPDataError) as full:
                 c.sendmail("hog@b.example", ["support@example.com"], mail)
             assert full.value.smtp_code == 452
         # The budget as a whole has room, and another address gets it.
-        assert controller.guard.data.used <= 20_000
+        assert controller.guard.data.used <= 40_000
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             assert client.sendmail("dana@acme.example", ["support@example.com"], mail) == {}
     finally:

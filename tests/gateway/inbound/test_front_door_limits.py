@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from gateway.config import ConfigError
+from gateway.inbound.session import BUDGET_CHUNK
 from gateway.inbound.smtp import make_controller
 from storage.models import Message
 from tests.gateway.inbound.test_smtp import count, make_mail
@@ -206,11 +207,11 @@ def test_data_in_memory_is_capped_across_connections(smtp_server, engine: Engine
         # 19,000 bytes held open, without the final dot.
         slow.sendall(b"Subject: big\r\n\r\n" + b"x" * 98 + b"\r\n" + (b"y" * 98 + b"\r\n") * 190)
         deadline = time.monotonic() + 5
-        while controller.guard.data.used < 18_000:
+        while controller.guard.data.used < BUDGET_CHUNK:  # booked a chunk at a time
             assert time.monotonic() < deadline
             time.sleep(0.01)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            big = make_mail(3, body="z" * 70 + ("\n" + "z" * 70) * 180)
+            big = make_mail(3, body="z" * 70 + ("\n" + "z" * 70) * 250)
             with pytest.raises(smtplib.SMTPDataError) as full:
                 client.sendmail("dana@acme.example", ["support@example.com"], big)
             assert full.value.smtp_code == 452
