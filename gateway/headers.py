@@ -270,7 +270,14 @@ def split_address(value: str) -> tuple[str, str]:
 
 def split_addresses(value: str) -> list[str]:
     """The addresses of a raw address-list value, lower-cased."""
-    return [addr for _, addr in mailboxes(value) if addr] if value else []
+    if not value:
+        return []
+    # One mailbox in an everyday form, as `split_address` reads it (no `,` or `;` can
+    # be in either pattern's address, and a name holding one is quoted, so it fails).
+    match = _NAMED_ADDR.fullmatch(value) or _BARE_ADDR.fullmatch(value)
+    if match:
+        return [_addr(match.groups()[-1])]
+    return [addr for _, addr in mailboxes(value) if addr]
 
 
 def address(msg: EmailMessage, name: str) -> tuple[str, str]:

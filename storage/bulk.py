@@ -50,6 +50,14 @@ class Bulk:
             for c in self.columns
         }
 
+    def replaced(self, params: Any, column: str, value: Any) -> Any:
+        """`params` (from `params`) with `column` set to `value`, which needs no
+        conversion (an id known only inside the transaction, say)."""
+        if self._order is None:
+            return {**params, column: value}
+        i = self._order.index(column)
+        return (*params[:i], value, *params[i + 1 :])
+
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert every row in one executemany."""
         if rows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +98,8 @@ class PreparedBatch:
     raw_rows: dict[str, Any]  # dedupe key -> its raw_message row, as driver parameters
     msg_rows: dict[str, Any]  # dedupe key -> its message row, as driver parameters
     now: datetime
+    # dedupe key -> its audit row as driver parameters, all but the message's id
+    audit_rows: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare_batch(
@@ -123,7 +125,10 @@ def prepare_batch(
     msg_rows = {
         key: st.put_msg.params(_message_row(items[i], facts[i], now)) for key, i in first.items()
     }
-    return PreparedBatch(items, facts, first, raw_rows, msg_rows, now)
+    audit_rows = {
+        key: st.put_audit.params(_audit_row(items[i], key, 0, now)) for key, i in first.items()
+    }
+    return PreparedBatch(items, facts, first, raw_rows, msg_rows, now, audit_rows)
 
 
 def ingest_prepared(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
@@ -140,7 +145,7 @@ def ingest_prepared(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
 
 def _store(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
     st = statements(engine.dialect)
-    items, facts, now = batch.items, batch.facts, batch.now
+    facts = batch.facts
     with engine.begin() as conn:
         found = conn.execute(st.find, {"keys": list(batch.first)}).all()  # type: ignore[arg-type]
         known: dict[str, int] = dict(found)  # type: ignore[arg-type]
@@ -149,8 +154,12 @@ def _store(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
             conn.exec_driver_sql(st.put_raw.sql, [batch.raw_rows[key] for key in fresh])
             conn.exec_driver_sql(st.put_msg.sql, [batch.msg_rows[key] for key in fresh])
             stored = dict(conn.execute(st.find, {"keys": list(fresh)}).all())  # type: ignore[arg-type]
-            st.put_audit.run(
-                conn, [_audit_row(items[i], key, stored[key], now) for key, i in fresh.items()]
+            conn.exec_driver_sql(
+                st.put_audit.sql,
+                [
+                    st.put_audit.replaced(batch.audit_rows[key], "entity_id", stored[key])
+                    for key in fresh
+                ],
             )
             known.update(stored)
     return [

@@ -4,8 +4,9 @@ Why a child process: fetching and storing are both Python, so in two threads the
 turns on one interpreter lock, and a backfill ran at about a third of the bare IMAP
 rate. In a child the database work runs on a second core while the parent keeps the
 IMAP connection busy (and scans the headers while the server prepares the next batch).
-Runs are sent ahead; in the child one thread builds the next run's rows while the other
-waits for SQLite to write and commit the last.
+Runs are sent ahead and received by a thread of the child's while it stores the last;
+its commits leave the copying of SQLite's log into the database to a thread of its own
+(`gateway.inbound.imap.logcopy`).
 
 Why fork, and only then: a fresh interpreter (spawn, forkserver) spends about a second
 importing SQLAlchemy and the models, longer than a backfill of thousands of messages
@@ -27,6 +28,8 @@ child finishes the run in hand, also a duplicate next time, and exits).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import logging
 import multiprocessing
@@ -43,14 +46,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from gateway.config import ImapConfig
+from gateway.inbound.imap.logcopy import LogCopier
 from gateway.inbound.imap.store import Items, Store, Stored, ThreadStore, prepare_run, store_run
-from gateway.inbound.ingest import Facts, IngestResult, PreparedBatch
+from gateway.inbound.ingest import Facts, IngestResult
 from gateway.inbound.statements import statements
 
 log = logging.getLogger(__name__)
 
 # How long closing waits for the child to finish the runs it was sent before ending it.
 CLOSE_TIMEOUT = 60.0
+
+# The pipe the runs go through holds this much (Linux's default ceiling).
+PIPE_BYTES = 1 << 20
 
 # In the child: the pools it inherited (see `_serve`).
 _INHERITED: list[Any] = []
@@ -81,6 +88,7 @@ class ChildStore:
         ctx = multiprocessing.get_context("fork")
         requests, self._requests = ctx.Pipe(duplex=False)
         self._answers, answers = ctx.Pipe(duplex=False)
+        _widen(self._requests)
         self.process = ctx.Process(
             target=_serve,
             args=(engine, cfg, requests, answers, (self._requests, self._answers)),
@@ -132,6 +140,15 @@ class ChildStore:
         self._answers.close()
 
 
+def _widen(end: Connection) -> None:
+    """A pipe that holds a whole run: a run is megabytes, and through the default 64 KiB
+    it goes in dozens of writes, each one the sending thread taking the interpreter lock
+    back from the thread that fetches."""
+    # Not Linux, or above /proc/sys/fs/pipe-max-size: the default pipe still works.
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 def _serve(
     engine: Engine,
     cfg: ImapConfig,
@@ -141,8 +158,10 @@ def _serve(
 ) -> None:
     """The child: store each run received and answer, until the requests pipe closes.
 
-    A second thread receives the next run and builds its rows while this one waits for
-    SQLite (which releases the interpreter lock) to write and commit the last.
+    A second thread receives the next run while this one builds the rows of the last
+    and stores them. Building them in that thread too (beside the inserts) was slower:
+    sqlite3 gives up the interpreter lock around every row it inserts, and while the
+    other thread held it for Python work, each row waited to get it back.
     """
     for end in parents:
         end.close()  # so the parent's exit, however abrupt, reaches us as EOF
@@ -151,32 +170,30 @@ def _serve(
     # The parent's connections stay referenced until we exit, so none is closed here.
     _INHERITED.append(engine.pool)
     engine.dispose(close=False)
-    ready: queue.Queue[tuple[Items, PreparedBatch | Exception] | None] = queue.Queue(1)
-    threading.Thread(target=_prepare, args=(engine, cfg, requests, ready), daemon=True).start()
+    checkpoints = LogCopier(engine)
+    ready: queue.Queue[tuple[Items, list[Facts]] | None] = queue.Queue(1)
+    threading.Thread(target=_receive, args=(requests, ready), daemon=True).start()
     try:
         _warm(engine)
         while (run := ready.get()) is not None:
-            items, prepared = run
+            items, facts = run
+            prepared = prepare_run(engine, cfg, items, facts)
             results, error = store_run(engine, cfg, items, prepared)
+            checkpoints.poke()
             stored = [(r.message_pk, r.duplicate, r.dedupe_key) for r in results]  # pickle fast
             try:
                 answers.send((stored, _portable(error)))
             except OSError:
                 return  # the parent is gone; what was committed is a duplicate next time
     finally:
+        checkpoints.close()
         engine.dispose()  # our own connections only
 
 
-def _prepare(
-    engine: Engine,
-    cfg: ImapConfig,
-    requests: Connection,
-    ready: queue.Queue[tuple[Items, PreparedBatch | Exception] | None],
-) -> None:
+def _receive(requests: Connection, ready: queue.Queue[tuple[Items, list[Facts]] | None]) -> None:
     try:
         while True:
-            items, facts = requests.recv()
-            ready.put((items, prepare_run(engine, cfg, items, facts)))
+            ready.put(requests.recv())
     except EOFError:
         pass
     finally:

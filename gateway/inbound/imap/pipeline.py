@@ -129,7 +129,13 @@ class Pipeline:
         """Wait for the run's commit, then acknowledge it (one command per run). Only
         committed messages are ever flagged or moved."""
         assert run.future is not None
-        results, failure = run.future.result()
+        try:
+            results, failure = run.future.result()
+        except BaseException:
+            # The store itself is gone (a child process that died): what it confirmed
+            # before still gets its flags and checkpoint.
+            self._settle(wait=True)
+            raise
         items, batch = run.items, run.batch
         uids = [uid for uid, _raw in items[: len(results)]]
         # Everything below the first message not stored is done (stored or vanished).

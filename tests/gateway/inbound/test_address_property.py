@@ -75,3 +75,9 @@ def _squeezed(text: str) -> str:
 def test_every_address_read_is_spelled_in_the_raw_header(header: str) -> None:
     for _, addr in h.mailboxes(header):
         assert addr.casefold() in _squeezed(header)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from('ab@.<>",;:()\\ \t=?é'), max_size=30))
+def test_the_quick_path_for_one_address_reads_as_the_full_reader(value: str) -> None:
+    assert h.split_addresses(value) == [addr for _, addr in h.mailboxes(value) if addr]
