@@ -21,6 +21,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, StatementError
 
 from gateway import headers as h
+from gateway.inbound import sqlite_accept
 from gateway.inbound.statements import statements
 from storage.models import MessageState, utcnow
 
@@ -187,6 +188,18 @@ def _insert_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
     st = statements(engine.dialect)
     key, digest, _mid, _ = fact
     now = utcnow()
+    if engine.dialect.name == "sqlite":
+        try:
+            message_id, duplicate = sqlite_accept.insert_one(
+                engine,
+                key,
+                {"sha256": digest, "size": len(item.raw), "data": item.raw},
+                _message_row(item, fact, now),
+                lambda pk: _audit_row(item, key, pk, now),
+            )
+            return IngestResult(message_id, duplicate, key)
+        except sqlite_accept.FallBack:
+            pass  # rolled back: the same transaction again, with SQLAlchemy's reporting
     with engine.connect() as conn, conn.begin() as transaction:
         st.put_raw.run_one(conn, {"sha256": digest, "size": len(item.raw), "data": item.raw})
         row = st.put_one.run_one(conn, _message_row(item, fact, now)).first()
