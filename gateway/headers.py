@@ -270,14 +270,12 @@ def split_address(value: str) -> tuple[str, str]:
 
 def split_addresses(value: str) -> list[str]:
     """The addresses of a raw address-list value, lower-cased."""
-    if not value:
-        return []
-    # One mailbox in an everyday form, as `split_address` reads it (no `,` or `;` can
-    # be in either pattern's address, and a name holding one is quoted, so it fails).
-    match = _NAMED_ADDR.fullmatch(value) or _BARE_ADDR.fullmatch(value)
+    # One mailbox in an everyday form reads as in `split_address` (no `,` or `;` fits
+    # either pattern outside quotes); a property test holds it to `mailboxes`.
+    match = value and (_NAMED_ADDR.fullmatch(value) or _BARE_ADDR.fullmatch(value))
     if match:
         return [_addr(match.groups()[-1])]
-    return [addr for _, addr in mailboxes(value) if addr]
+    return [addr for _, addr in mailboxes(value) if addr] if value else []
 
 
 def address(msg: EmailMessage, name: str) -> tuple[str, str]:

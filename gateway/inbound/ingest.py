@@ -10,6 +10,7 @@ compiled once per dialect in `gateway.inbound.statements`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -188,21 +189,18 @@ def _insert_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
     st = statements(engine.dialect)
     key, digest, _mid, _ = fact
     now = utcnow()
+    raw_row = {"sha256": digest, "size": len(item.raw), "data": item.raw}
+    msg_row = _message_row(item, fact, now)
     if engine.dialect.name == "sqlite":
-        try:
-            message_id, duplicate = sqlite_accept.insert_one(
-                engine,
-                key,
-                {"sha256": digest, "size": len(item.raw), "data": item.raw},
-                _message_row(item, fact, now),
-                lambda pk: _audit_row(item, key, pk, now),
+        # Rolled back on FallBack: the same transaction again, with SQLAlchemy's reporting.
+        with contextlib.suppress(sqlite_accept.FallBack):
+            pk, duplicate = sqlite_accept.insert_one(
+                engine, key, raw_row, msg_row, lambda pk: _audit_row(item, key, pk, now)
             )
-            return IngestResult(message_id, duplicate, key)
-        except sqlite_accept.FallBack:
-            pass  # rolled back: the same transaction again, with SQLAlchemy's reporting
+            return IngestResult(pk, duplicate, key)
     with engine.connect() as conn, conn.begin() as transaction:
-        st.put_raw.run_one(conn, {"sha256": digest, "size": len(item.raw), "data": item.raw})
-        row = st.put_one.run_one(conn, _message_row(item, fact, now)).first()
+        st.put_raw.run_one(conn, raw_row)
+        row = st.put_one.run_one(conn, msg_row).first()
         if row is None:
             # Already stored (possibly by another process a moment ago): a duplicate.
             # Roll back so a second copy's bytes are not left behind unreferenced.

@@ -172,3 +172,31 @@ def test_a_flat_metric_alarms_on_a_step() -> None:
 def test_a_step_that_does_not_divide_an_hour_is_refused() -> None:
     with pytest.raises(ValueError, match="divide an hour"):
         detect_spikes(quiet(days=1), step=timedelta(minutes=7))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recent_judges_only_the_last_days_yet_finds_what_judging_all_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    days = rng.randint(3, 12)
+    series = traffic(days, seed=seed)
+    # Bursts anywhere, some straddling midnight and some long enough to span hours.
+    for _ in range(rng.randint(1, 5)):
+        at = MONDAY + timedelta(days=rng.uniform(1, days - 0.2))
+        at = at.replace(minute=at.minute // 10 * 10, second=0, microsecond=0)
+        room = (MONDAY + days * PER_DAY * STEP - at) // STEP
+        add(series, at, *[rng.choice([4.0, 6.0, 9.0])] * min(rng.randint(1, 40), room))
+    end = series[-1][0] + STEP
+    for recent in (timedelta(hours=1), timedelta(hours=30), timedelta(hours=72)):
+        cutoff = end - recent
+        wanted = [s for s in detect_spikes(series) if s.end > cutoff]
+        assert detect_spikes(series, recent=recent) == wanted
+
+
+def test_a_long_spike_reaching_back_past_midnight_keeps_its_start() -> None:
+    series = traffic(7)
+    start = MONDAY + timedelta(days=4, hours=20)  # Friday evening into Sunday
+    add(series, start, *[8.0] * 6 * 30)  # thirty hours of extra mail
+    recent = timedelta(hours=24)  # from Sunday 00:00: the spike began two days earlier
+    spikes = detect_spikes(series, recent=recent)
+    assert spikes and spikes[0].start <= start + STEP
+    assert spikes == [s for s in detect_spikes(series) if s.end > series[-1][0] + STEP - recent]

@@ -1,21 +1,9 @@
-"""Volume spikes judged against the week's own rhythm: pure functions over evenly spaced bins.
+"""The baseline a volume bin is judged against: what is usual for its time of week.
 
-A support queue is busy at 11:00 on a Tuesday and quiet at 03:00 on a Sunday, so "more
-mail than the median hour" (the first detector, in `patterns.py`) alarms every working
-morning and misses an outage that lands on a busy afternoon. Here each bin is compared
-with what is usual for its time of week:
-
-* the baseline for a day is built only from bins before that day's midnight, so the
-  result for any bin is what a streaming detector would have said at that moment;
-* it is a median — over days for the hour-of-day profile (scaled for weekends), and
-  over weeks once two weeks of history cover a slot — so an earlier incident cannot
-  raise the baseline enough to hide the next one;
-* the spread is Poisson-like for counts (the square root of the expected count, never
-  below one message, widened when the history is short or overdispersed), so two mails
-  at 03:00 stay calm; for metrics it is the series' own robust scale (MAD);
-* a bin alarms when it, or the trailing half hour ending with it, is `threshold`
-  spreads above the baseline; adjacent alarming bins merge into one `Spike`, whose
-  start is the first alarming bin (so `start + step` is when it was first raised).
+Split from `nlp.volume`, which judges bins against it. For each day, built only from the
+days before it: an hour-of-day profile (medians over the usual kind of day, scaled for
+the other kind), the median of earlier weeks once two cover a slot, and the spread of
+that history (how overdispersed counts are, or a metric's robust scale).
 """
 
 from __future__ import annotations
@@ -23,15 +11,9 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import groupby
 
 HOUR = timedelta(hours=1)
-DEFAULT_THRESHOLD = 4.5
-# Counts: an alarm needs this many messages above the baseline, however quiet the hour.
-MIN_EXCESS = 3.0
 # Trailing windows a bin is judged over: the bin alone and the half hour ending with it.
 TRAILING = timedelta(minutes=30)
 # MAD → standard deviation for normally distributed values.
@@ -42,86 +24,26 @@ _SCALE_DAYS, _MAX_DAYS = 28, 8 * 7
 _UNSEEN_WEEKDAY_FACTOR = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class Spike:
-    """Bins from `start` to `end` whose volume the time-of-week baseline does not explain."""
-
-    scope: str  # "all", an intent, or a metric name
-    start: datetime  # first alarming bin (UTC)
-    end: datetime  # end of the last alarming bin
-    observed: float  # total in the spike window
-    expected: float  # seasonal baseline for that window
-    score: float  # how far above, in robust spreads (the highest of its bins)
-
-    def describe(self) -> str:
-        return (
-            f"{self.scope}: {self.observed:g} from {self.start:%a %Y-%m-%d %H:%M} to "
-            f"{self.end:%H:%M} UTC where {self.expected:.1f} is usual for that time of week, "
-            f"{self.score:.1f} spreads above."
-        )
-
-
-def bin_counts(
-    times: Iterable[datetime],
-    *,
-    start: datetime,
-    end: datetime,
-    step: timedelta = timedelta(minutes=10),
-) -> list[tuple[datetime, float]]:
-    """Counts per bin [t, t + step) from `start` up to `end`, zeros included; times outside
-    are ignored."""
-    size = math.ceil((end - start) / step)
-    counts = [0.0] * size
-    for t in times:
-        index = math.floor((t - start) / step)
-        if 0 <= index < size:
-            counts[index] += 1
-    return [(start + i * step, c) for i, c in enumerate(counts)]
-
-
-def detect_spikes(
-    series: Sequence[tuple[datetime, float]],
-    *,
-    scope: str = "all",
-    step: timedelta = timedelta(minutes=10),
-    recent: timedelta | None = None,
-    counts: bool = True,
-    threshold: float = DEFAULT_THRESHOLD,
-) -> list[Spike]:
-    """Spikes in evenly spaced bins (`step` apart, UTC), oldest first. Days are judged once a
-    full day of history precedes them; `recent` keeps only spikes ending within that span
-    of the series end. `counts=False` treats values as a metric (robust scale, no floor of
-    one message)."""
-    if not series:
-        return []
-    if step > HOUR or HOUR % step:
-        raise ValueError(f"step must divide an hour, got {step}")
-    times = [t for t, _ in series]
-    values = [float(v) for _, v in series]
-    expected, spread = _baseline(times, values, step=step, counts=counts)
-    alarms = _alarms(values, expected, spread, step=step, counts=counts, threshold=threshold)
-    spikes = _merge(alarms, times, values, expected, step=step, scope=scope)
-    if recent is not None:
-        cutoff = times[-1] + step - recent
-        spikes = [s for s in spikes if s.end > cutoff]
-    return spikes
-
-
 # Per day: (scale, 1 / days of history). Scale is a metric's robust spread per bin, or for
 # counts how overdispersed the history is (≥ 1); a baseline from few days is itself noisy,
 # so the variance grows by that share (a single earlier day doubles it).
-_Spread = tuple[float, float]
+Spread = tuple[float, float]
 
 
-def _baseline(
-    times: list[datetime], values: list[float], *, step: timedelta, counts: bool
-) -> tuple[list[float | None], list[_Spread | None]]:
+def baseline(
+    times: list[datetime],
+    values: list[float],
+    *,
+    step: timedelta,
+    counts: bool,
+    since: datetime | None = None,
+) -> tuple[list[float | None], list[Spread | None]]:
     """Expected value of every bin and the spread of its day; None before a full day of
-    history."""
+    history, and for days that end before `since`."""
     hours = _hourly_means(times, values)
     hour_keys = sorted(hours)
     expected: list[float | None] = [None] * len(times)
-    spread: list[_Spread | None] = [None] * len(times)
+    spread: list[Spread | None] = [None] * len(times)
     first = times[0]
     index = 0
     while index < len(times):
@@ -130,7 +52,8 @@ def _baseline(
         stop = index
         while stop < len(times) and times[stop].date() == day:
             stop += 1
-        if midnight - first >= timedelta(days=1):
+        judged = since is None or midnight + timedelta(days=1) > since
+        if judged and midnight - first >= timedelta(days=1):
             known = hour_keys[bisect_left(hour_keys, midnight - timedelta(days=_MAX_DAYS)) :]
             known = known[: bisect_left(known, midnight)]
             model = _Model(_smooth(known, hours))
@@ -241,59 +164,3 @@ def _robust_scale(values: list[float], fitted: list[float]) -> float:
         return mad
     mean_dev = statistics.fmean(deviations) * math.sqrt(math.pi / 2)
     return mean_dev or max(1e-3 * abs(statistics.median(values)), 1e-9)
-
-
-def _alarms(
-    values: list[float],
-    expected: list[float | None],
-    spread: list[_Spread | None],
-    *,
-    step: timedelta,
-    counts: bool,
-    threshold: float,
-) -> list[float]:
-    """Per bin: its score when it alarms, else 0."""
-    windows = sorted({1, max(1, round(TRAILING / step))})
-    scores = [0.0] * len(values)
-    for i, spread_i in enumerate(spread):
-        if spread_i is None:  # no baseline yet
-            continue
-        scale, per_day = spread_i
-        for width in windows:
-            lo = i - width + 1
-            if lo < 0 or expected[lo] is None:
-                continue
-            observed = sum(values[lo : i + 1])
-            base = sum(e for e in expected[lo : i + 1] if e is not None)
-            excess = observed - base
-            if counts:
-                sd = scale * math.sqrt(max(base, 1.0) * (1.0 + per_day))
-                if excess < MIN_EXCESS:
-                    continue
-            else:
-                sd = scale * math.sqrt(width * (1.0 + per_day))
-            score = excess / sd
-            if score >= threshold:
-                scores[i] = max(scores[i], score)
-    return scores
-
-
-def _merge(
-    scores: list[float],
-    times: list[datetime],
-    values: list[float],
-    expected: list[float | None],
-    *,
-    step: timedelta,
-    scope: str,
-) -> list[Spike]:
-    spikes = []
-    for alarming, run in groupby(range(len(scores)), key=lambda i: scores[i] > 0):
-        if alarming:
-            bins = list(run)
-            lo, hi = bins[0], bins[-1] + 1
-            observed, base = sum(values[lo:hi]), sum(e or 0.0 for e in expected[lo:hi])
-            spikes.append(
-                Spike(scope, times[lo], times[hi - 1] + step, observed, base, max(scores[lo:hi]))
-            )
-    return spikes
