@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
@@ -61,7 +61,7 @@ def make_engine(url: str, *, echo: bool = False, redoable: bool = False) -> Engi
     PostgreSQL the same holds with synchronous_commit off for these sessions.
     """
     if url.startswith("sqlite"):
-        db_path = url.split("///", 1)[-1]
+        db_path = make_url(url).database or ""
         memory = db_path in ("", ":memory:")
         if not memory:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
