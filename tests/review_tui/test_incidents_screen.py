@@ -119,16 +119,18 @@ def add_outage(db: Engine, *, subject: str = "Checkout is down") -> dict[str, li
 
 
 class Keys:
-    """Presses keys and counts them; waits for the database workers after each batch."""
+    """Presses keys and counts them; waits for the database workers after each key (a
+    key pressed while a save is still closing its editor would be typed into it)."""
 
     def __init__(self, pilot: Pilot[Any]) -> None:
         self.pilot = pilot
         self.count = 0
 
     async def press(self, *keys: str) -> None:
-        self.count += len(keys)
-        await self.pilot.press(*keys)
-        await settle(self.pilot)
+        for key in keys:
+            self.count += 1
+            await self.pilot.press(key)
+            await settle(self.pilot)
 
 
 def pending_outbox(db: Engine) -> list[Outbox]:
@@ -227,7 +229,10 @@ async def test_customer_text_stays_literal_and_guards_hold(
         queue = next(s for s in app.screen_stack if isinstance(s, QueueScreen))
         assert queue.tagged == {d for ids in drafts.values() for d in ids}
 
-        await pilot.press("n", *"{colour}", "ctrl+s")  # refused: it stays open, says why
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, NoticeEditorScreen)
+        await pilot.press(*"{colour}", "ctrl+s")  # refused: it stays open, says why
         await settle(pilot)
         assert isinstance(app.screen, NoticeEditorScreen)
         assert "unknown placeholder" in text_of(app, "#notice-error")
@@ -235,8 +240,15 @@ async def test_customer_text_stays_literal_and_guards_hold(
         await settle(pilot)
         assert app.screen is screen
 
-        await pilot.press("n", "ctrl+s", "p")
+        await pilot.press("n")
         await settle(pilot)
+        assert isinstance(app.screen, NoticeEditorScreen)
+        await pilot.press("ctrl+s")
+        await settle(pilot)  # saved and closed: a key pressed sooner would be typed in it
+        assert app.screen is screen
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, NoticePreviewScreen)
         assert "Re: Checkout [bold]x[/] down ␛[31m" in screen_text(app)
         await pilot.press("escape", "R", "4", "enter")  # the wrong count
         await settle(pilot)
