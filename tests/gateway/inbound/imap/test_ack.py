@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,22 +16,15 @@ from gateway.config import Config
 from gateway.inbound.imap.auth import ImapConnectError
 from gateway.inbound.imap.poller import poll_once
 from storage.models import ImapCheckpoint, Message
-from tests.support.dovecot import Dovecot, folder_state, mailbox_section, make_message, password_env
+from tests.support.dovecot import Dovecot, folder_state, make_message
 
 TOTAL = 1200  # above ack.MIN_MESSAGES
 
 
 @pytest.fixture
-def mailbox_config(
-    dovecot: Dovecot, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Config]:
-    for var, value in password_env(dovecot).items():
-        monkeypatch.setenv(var, value)
-
-    def factory(**overrides: Any) -> Config:
-        return make_config(imap=[mailbox_section(dovecot, batch_size=50, **overrides)])
-
-    return factory
+def mailbox_config(mailbox_config: Callable[..., Config]) -> Callable[..., Config]:
+    """The shared factory (conftest), with batches of 50."""
+    return functools.partial(mailbox_config, batch_size=50)
 
 
 def all_stored_once_flagged_and_checkpointed(engine: Engine, dovecot: Dovecot, flag: bytes) -> bool:

@@ -24,25 +24,10 @@ from storage.models import ImapCheckpoint, Message, MessageState
 from tests.support.dovecot import (
     Dovecot,
     folder_state,
-    mailbox_section,
     make_message,
-    password_env,
 )
 
 SEEN = b"\\Seen"
-
-
-@pytest.fixture
-def mailbox_config(
-    dovecot: Dovecot, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Config]:
-    for var, value in password_env(dovecot).items():
-        monkeypatch.setenv(var, value)
-
-    def factory(**overrides: Any) -> Config:
-        return make_config(imap=[mailbox_section(dovecot, **overrides)])
-
-    return factory
 
 
 def stored(engine: Engine) -> list[Message]:
