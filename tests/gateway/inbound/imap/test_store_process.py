@@ -3,6 +3,7 @@ lost or stored twice when either process dies at any point."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -244,3 +245,14 @@ def test_an_error_that_cannot_cross_the_pipe_is_sent_as_its_description() -> Non
     assert imap_child._portable(same) is same
     sent = imap_child._portable(Unpicklable("locked"))
     assert isinstance(sent, RuntimeError) and str(sent) == "Unpicklable: locked"
+
+
+def test_the_pipe_to_a_store_process_holds_a_whole_megabyte() -> None:
+    reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
+    try:
+        before = fcntl.fcntl(writer.fileno(), fcntl.F_GETPIPE_SZ)
+        imap_child._widen(writer)
+        assert before < imap_child.PIPE_BYTES == fcntl.fcntl(writer.fileno(), fcntl.F_GETPIPE_SZ)
+    finally:
+        reader.close()
+        writer.close()
