@@ -50,6 +50,37 @@ class Bulk:
             for c in self.columns
         }
 
+    def params_many(
+        self, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any] | None = None
+    ) -> list[Any]:
+        """Driver parameters of `rows` with `shared`: the values every row has (a batch's
+        timestamp, the columns a new row leaves empty), converted once for all of them
+        instead of once per row. A row needs only the columns `shared` lacks; the
+        columns `shared` has are taken from it."""
+        shared = shared or {}
+        procs = self._procs
+        fixed = {c: v if procs[c] is None else procs[c](v) for c, v in shared.items()}  # type: ignore[misc]
+        if self._order is None:
+            return [{**fixed, **self._own(row, fixed)} for row in rows]
+        order = self._order
+        template = [fixed.get(c) for c in order]
+        own = [(i, c, procs[c]) for i, c in enumerate(order) if c not in fixed]
+        out = []
+        for row in rows:
+            values = template.copy()
+            for i, c, proc in own:
+                values[i] = row[c] if proc is None else proc(row[c])
+            out.append(tuple(values))
+        return out
+
+    def _own(self, row: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+        procs = self._procs
+        return {
+            c: row[c] if procs[c] is None else procs[c](row[c])  # type: ignore[misc]
+            for c in self.columns
+            if c not in fixed
+        }
+
     def replaced(self, params: Any, column: str, value: Any) -> Any:
         """`params` (from `params`) with `column` set to `value`, which needs no
         conversion (an id known only inside the transaction, say)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,18 +71,14 @@ def ingest(
     return ingest_batch(engine, [item])[0]
 
 
-def ingest_batch(
-    engine: Engine, items: list[IngestItem], facts: Sequence[Facts] | None = None
-) -> list[IngestResult]:
+def ingest_batch(engine: Engine, items: list[IngestItem]) -> list[IngestResult]:
     """Store several messages in ONE transaction (one fsync) — group commit.
 
     Either all are durable when this returns, or it raises and none is. Results are in
     the order of `items`; a message already stored (or repeated within the batch) comes
-    back as a duplicate of the stored row. `facts`, when given, is `header_facts` of
-    each item, worked out beforehand (an IMAP backfill does that in the process that
-    fetches, so the one that stores has less to do).
+    back as a duplicate of the stored row.
     """
-    return ingest_prepared(engine, prepare_batch(engine.dialect, items, facts))
+    return ingest_prepared(engine, prepare_batch(engine.dialect, items))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +100,13 @@ class PreparedBatch:
     audit_rows: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare_batch(
-    dialect: Dialect, items: list[IngestItem], facts: Sequence[Facts] | None = None
-) -> PreparedBatch:
-    """Header facts (unless given) and the rows of `items`, for `ingest_prepared`."""
-    facts = list(facts) if facts is not None else [header_facts(item.raw) for item in items]
-    if len(facts) != len(items):
-        raise ValueError(f"{len(facts)} facts for {len(items)} messages")
+def prepare_batch(dialect: Dialect, items: list[IngestItem]) -> PreparedBatch:
+    """The header facts and rows of `items`, for `ingest_prepared`.
+
+    The columns every row of the batch shares (its timestamp, what a new message starts
+    with) are converted for the driver once, not once per row (`Bulk.params_many`).
+    """
+    facts = [header_facts(item.raw) for item in items]
     now = utcnow()
     first: dict[str, int] = {}
     for index, fact in enumerate(facts):
@@ -118,19 +114,27 @@ def prepare_batch(
     if len(items) == 1:  # stored by `_store_one`, which builds its own
         return PreparedBatch(items, facts, first, {}, {}, now)
     st = statements(dialect)
-    raw_rows = {
-        key: st.put_raw.params(
-            {"sha256": facts[i][1], "size": len(items[i].raw), "data": items[i].raw}
-        )
-        for key, i in first.items()
-    }
-    msg_rows = {
-        key: st.put_msg.params(_message_row(items[i], facts[i], now)) for key, i in first.items()
-    }
-    audit_rows = {
-        key: st.put_audit.params(_audit_row(items[i], key, 0, now)) for key, i in first.items()
-    }
-    return PreparedBatch(items, facts, first, raw_rows, msg_rows, now, audit_rows)
+    keys = list(first)
+    chosen = [(items[i], facts[i]) for i in first.values()]
+    raw_rows = st.put_raw.params_many(
+        [{"sha256": fact[1], "size": len(item.raw), "data": item.raw} for item, fact in chosen]
+    )
+    msg_rows = st.put_msg.params_many(
+        [_message_own(item, fact) for item, fact in chosen], _message_shared(now)
+    )
+    audit_rows = st.put_audit.params_many(
+        [_audit_own(item, key) for key, (item, _fact) in zip(keys, chosen, strict=True)],
+        _audit_shared(0, now),
+    )
+    return PreparedBatch(
+        items,
+        facts,
+        first,
+        dict(zip(keys, raw_rows, strict=True)),
+        dict(zip(keys, msg_rows, strict=True)),
+        now,
+        dict(zip(keys, audit_rows, strict=True)),
+    )
 
 
 def ingest_prepared(engine: Engine, batch: PreparedBatch) -> list[IngestResult]:
@@ -212,29 +216,50 @@ def _insert_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
 
 
 def _audit_row(item: IngestItem, key: str, message_pk: int, now: datetime) -> dict[str, Any]:
+    return {**_audit_own(item, key), **_audit_shared(message_pk, now)}
+
+
+def _audit_own(item: IngestItem, key: str) -> dict[str, Any]:
+    return {
+        "actor": f"ingest:{item.source}"[:200],
+        "details": {"dedupe_key": key, "size": len(item.raw), "mailbox": item.mailbox},
+    }
+
+
+def _audit_shared(message_pk: int, now: datetime) -> dict[str, Any]:
     return {
         "at": now,
-        "actor": f"ingest:{item.source}"[:200],
         "action": "message.received",
         "entity_type": "message",
         "entity_id": message_pk,
-        "details": {"dedupe_key": key, "size": len(item.raw), "mailbox": item.mailbox},
         "model_version": None,
     }
 
 
 def _message_row(item: IngestItem, fact: Facts, now: datetime) -> dict[str, Any]:
+    return {**_message_own(item, fact), **_message_shared(now)}
+
+
+def _message_own(item: IngestItem, fact: Facts) -> dict[str, Any]:
+    """The columns of a new message row that differ from message to message."""
     key, digest, mid, summary = fact
     return {
         "dedupe_key": key,
         "message_id": mid,
         "sha256": digest,
         "size": len(item.raw),
-        "direction": "inbound",
         "source": item.source[:200],
         "mailbox": item.mailbox,
         "envelope_from": _reverse_path(item.envelope_from),
         "envelope_to": [h.clean(r) for r in item.envelope_to],
+        **summary,
+    }
+
+
+def _message_shared(now: datetime) -> dict[str, Any]:
+    """The columns every message row stored at `now` starts with."""
+    return {
+        "direction": "inbound",
         "received_at": now,
         "written_at": now,
         "state": MessageState.RECEIVED.value,
@@ -246,7 +271,6 @@ def _message_row(item: IngestItem, fact: Facts, now: datetime) -> dict[str, Any]
         "ticket_id": None,
         "thread_signal": None,
         "parsed": None,
-        **summary,
     }
 
 

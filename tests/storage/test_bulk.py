@@ -18,6 +18,8 @@ from tests.support.postgres import pg_bindir
 MSG = Message.__table__  # type: ignore[attr-defined]
 AUDIT = AuditLog.__table__  # type: ignore[attr-defined]
 RAW = RawMessage.__table__  # type: ignore[attr-defined]
+# The columns each row of `params_many` brings; the rest are shared.
+OWN = ("dedupe_key", "message_id", "sha256", "envelope_to", "subject")
 
 
 def _message(key: str, **extra: Any) -> dict[str, Any]:
@@ -64,15 +66,20 @@ def _stored(engine: Engine, key: str) -> dict[str, Any]:
 def _same_as_sqlalchemy(engine: Engine) -> None:
     columns = [c.name for c in MSG.c if c.name != "id"]
     bulk = Bulk(MSG.insert(), engine.dialect, columns)
-    keys = ("orm1", "orm2", "bulk1", "bulk2")
+    keys = ("orm1", "orm2", "bulk1", "bulk2", "many1", "many2")
     with engine.begin() as conn:
         conn.execute(
             RAW.insert(), [{"sha256": k.ljust(64, "0"), "size": 1, "data": b"x"} for k in keys]
         )
         conn.execute(MSG.insert(), [_message("orm1"), _message("orm2", parsed={"k": [1]})])
         bulk.run(conn, [_message("bulk1"), _message("bulk2", parsed={"k": [1]})])
+        # Converted once for both rows: the columns they share, the JSON one included.
+        shared = {c: v for c, v in _message("").items() if c not in OWN}
+        own = [{c: v for c, v in _message(k).items() if c in OWN} for k in ("many1", "many2")]
+        conn.exec_driver_sql(bulk.sql, bulk.params_many(own, {**shared, "parsed": {"k": [1]}}))
     assert _stored(engine, "bulk1") == _stored(engine, "orm1")
     assert _stored(engine, "bulk2") == _stored(engine, "orm2")
+    assert _stored(engine, "many1") == _stored(engine, "many2") == _stored(engine, "orm2")
     back = _stored(engine, "bulk1")
     assert back["received_at"] == datetime(2026, 11, 27, 2, 5, 6, 789, tzinfo=UTC)
     assert back["envelope_to"] == ["x@y.example", "ü@ß.example"]

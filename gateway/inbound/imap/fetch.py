@@ -42,7 +42,7 @@ _SIZE_LINE = re.compile(rb"\d+ \((?:UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\
 
 
 @contextmanager
-def _untraced(client: IMAPClient) -> Iterator[Any]:
+def untraced(client: IMAPClient) -> Iterator[Any]:
     """imaplib, without the protocol trace nobody would read.
 
     imapclient sets imaplib's debug level to 5 to route its messages to the
@@ -61,12 +61,12 @@ def _untraced(client: IMAPClient) -> Iterator[Any]:
 
 
 def _send_fetch(client: IMAPClient, uids: Sequence[int], items: str) -> Any:
-    with _untraced(client) as imap:
+    with untraced(client) as imap:
         return imap._command("UID", "FETCH", ",".join(str(int(u)) for u in uids), items)
 
 
 def _read_fetch(client: IMAPClient, tag: Any) -> list[Any]:
-    with _untraced(client) as imap:
+    with untraced(client) as imap:
         typ, data = imap._command_complete("FETCH", tag)
         if typ != "OK":
             raise IMAPClientError(f"FETCH failed: {data!r}")

@@ -6,8 +6,9 @@ messages, not per IMAP batch; while the store is idle (at the start) a run is wh
 has been fetched, so storing starts at once. The store (a writer thread, or a child
 process: `gateway.inbound.imap.store`, `.child`) works on up to IN_FLIGHT runs while
 this thread fetches, and runs are finished oldest first: wait for the commit, flag or
-move exactly the messages committed (here, or on the second connection of
-`gateway.inbound.imap.ack`), and advance the checkpoint once the flags are set. So the
+move exactly the messages committed (moved here; flags queued for the STOREs the sync
+sends ahead of its FETCHes, `gateway.inbound.imap.ack`), and advance the checkpoint
+once the flags are set. So the
 order per run is commit → flag → checkpoint whatever runs it, and a run stored after an
 earlier one failed is left unflagged, which is the "crash after ingest, before the
 flag" window of `gateway.inbound.imap.sync`. Split from `sync.py`, which decides what to
@@ -23,10 +24,9 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from gateway.config import ImapConfig
-from gateway.inbound.imap.ack import Acker, AckerUnavailable, flag
+from gateway.inbound.imap.ack import Flagger, flag
 from gateway.inbound.imap.checkpoint import Checkpointer
 from gateway.inbound.imap.store import Store, Stored
-from gateway.inbound.ingest import Facts
 
 # A run holds up to this many messages (or bytes, unless one batch alone is bigger).
 STORE_CHUNK = 500
@@ -56,14 +56,13 @@ class _Run:
 
     batch: list[int] = field(default_factory=list)  # every UID asked for, ascending
     items: list[tuple[int, bytes]] = field(default_factory=list)  # those the server had
-    facts: list[Facts] = field(default_factory=list)  # `header_facts` of each item
     size: int = 0
     future: Future[Stored] | None = None
 
 
 @dataclass
 class _Flagging:
-    """A committed run's flags: set here already (no future), or by the Acker."""
+    """A committed run's flags: set here already (no future), or queued in the Flagger."""
 
     uids: list[int]
     done: int | None  # the checkpoint may reach this UID once the flags are set
@@ -74,8 +73,9 @@ class Pipeline:
     """Hands runs to the store and acknowledges each, in order, once it is committed.
 
     Only call `add` and `drain` while no other IMAP command is outstanding on `client`:
-    finishing a run may send the flag or move command. With an `acker`, flags are set
-    on its second connection, and the checkpoint waits for them.
+    finishing a run may send the flag or move command. With a `flagger`, flags are
+    queued there (the sync sends them ahead of its FETCHes), and the checkpoint waits
+    for them.
     """
 
     def __init__(
@@ -84,23 +84,22 @@ class Pipeline:
         cfg: ImapConfig,
         ckpt: Checkpointer,
         store: Store,
-        acker: Acker | None = None,
+        flagger: Flagger | None = None,
     ) -> None:
         self.client, self.cfg, self.ckpt, self.store = client, cfg, ckpt, store
-        self.acker = acker
+        self.flagger = flagger
         self.held = _Run()
         self.in_flight: deque[_Run] = deque()
         self.flagging: deque[_Flagging] = deque()
         self.stored = 0  # new messages among the runs committed so far
 
-    def add(self, batch: list[int], items: list[tuple[int, bytes]], facts: list[Facts]) -> None:
+    def add(self, batch: list[int], items: list[tuple[int, bytes]]) -> None:
         """One fetched batch: `items` are the (uid, raw) the server still had of `batch`."""
         size = sum(len(raw) for _uid, raw in items)
         if self.held.batch and self.held.size + size > STORE_BYTES:
             self._submit()
         self.held.batch.extend(batch)
         self.held.items.extend(items)
-        self.held.facts.extend(facts)
         self.held.size += size
         while self.in_flight and self.in_flight[0].future.done():  # type: ignore[union-attr]
             self._finish(self.in_flight.popleft())
@@ -114,7 +113,7 @@ class Pipeline:
         while len(self.in_flight) >= IN_FLIGHT:
             self._finish(self.in_flight.popleft())
         run, self.held = self.held, _Run()
-        run.future = self.store.submit(run.items, run.facts)
+        run.future = self.store.submit(run.items)
         self.in_flight.append(run)
 
     def drain(self) -> None:
@@ -123,6 +122,10 @@ class Pipeline:
             self._submit()
         while self.in_flight:
             self._finish(self.in_flight.popleft())
+            if self.flagger is not None:
+                # The server sets these flags while the store commits the next run.
+                self.flagger.collect()
+                self.flagger.send(whole=True)
         self._settle(wait=True)
 
     def _finish(self, run: _Run) -> None:
@@ -142,8 +145,8 @@ class Pipeline:
         limit = items[len(results)][0] if failure is not None else batch[-1] + 1
         done = [uid for uid in batch if uid < limit]
         flagging = _Flagging(uids, done[-1] if done else None, None)
-        if self.acker is not None and uids:
-            flagging.future = self.acker.submit(uids)
+        if self.flagger is not None:
+            flagging.future = self.flagger.submit(uids)
         else:
             acknowledge(self.client, self.cfg, uids)
         self.flagging.append(flagging)
@@ -153,17 +156,16 @@ class Pipeline:
         self.stored += sum(1 for r in results if not r.duplicate)
 
     def _settle(self, *, wait: bool) -> None:
-        """Advance the checkpoint past the runs whose flags are set, oldest first."""
+        """Advance the checkpoint past the runs whose flags are set, oldest first;
+        `wait`: set every queued flag now (nothing else may be outstanding)."""
+        if wait and self.flagger is not None:
+            self.flagger.flush()
         while self.flagging:
             flagging = self.flagging[0]
             if flagging.future is not None:
-                if not (wait or flagging.future.done()):
+                if not flagging.future.done():
                     return
-                try:
-                    flagging.future.result()
-                except AckerUnavailable:
-                    self.acker = None  # flag on this connection from now on
-                    acknowledge(self.client, self.cfg, flagging.uids)
+                flagging.future.result()  # a refused STORE fails the sync here
             self.flagging.popleft()
             if flagging.done is not None:
                 self.ckpt.done(flagging.done)

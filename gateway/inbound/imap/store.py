@@ -1,11 +1,13 @@
 """How a run of fetched mail is stored: one transaction, else one message at a time.
 
-A sync hands runs of a few hundred (uid, raw) pairs, with their `header_facts`, to a
-`Store`; each future answers with the results of the stored prefix and the error that
-stopped the rest, so the sync flags exactly what was committed. `ThreadStore` stores in
-a writer thread of the sync's own (the pollers); a backfill may store in a forked child
-process instead (`gateway.inbound.imap.child`), which runs the same two halves,
-`prepare_run` (rows, no database) and `store_run` (the transaction), on two threads.
+A sync hands runs of a few hundred (uid, raw) pairs to a `Store`; each future answers
+with the results of the stored prefix and the error that stopped the rest, so the sync
+flags exactly what was committed. The store, not the sync, scans the headers
+(`header_facts`), so the thread that keeps the IMAP connection busy has less to do.
+`ThreadStore` stores in a writer thread of the sync's own (the pollers); a backfill may
+store in a forked child process instead (`gateway.inbound.imap.child`), which runs the
+same two halves, `prepare_run` (header facts and rows, no database) and `store_run`
+(the transaction).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import ImapConfig
 from gateway.inbound.ingest import (
-    Facts,
     IngestItem,
     IngestResult,
     PreparedBatch,
@@ -34,11 +35,11 @@ Stored = tuple[list[IngestResult], Exception | None]
 
 
 class Store(Protocol):
-    """Stores runs of (uid, raw), with their `header_facts`, in the order submitted; each
+    """Stores runs of (uid, raw) in the order submitted; each
     future holds the results of the stored prefix and the error that stopped the rest
     (see `ingest_all`)."""
 
-    def submit(self, items: Items, facts: list[Facts]) -> Future[Stored]: ...
+    def submit(self, items: Items) -> Future[Stored]: ...
 
     def close(self) -> None: ...
 
@@ -54,27 +55,24 @@ def _ingest_one_by_one(engine: Engine, cfg: ImapConfig, items: Items) -> Stored:
     return results, None
 
 
-def ingest_all(
-    engine: Engine, cfg: ImapConfig, items: Items, facts: list[Facts] | None = None
-) -> Stored:
+def ingest_all(engine: Engine, cfg: ImapConfig, items: Items) -> Stored:
     """Store (uid, raw) pairs in order; return the results of the stored prefix and the
-    error that stopped the rest, if any. `facts`: their `header_facts`, if known.
+    error that stopped the rest, if any.
 
     One transaction for the whole batch (one fsync instead of one per message); if it
     fails, one by one, so a single message that cannot be stored holds back only itself
     and what follows it, never what came before.
     """
-    return store_run(engine, cfg, items, prepare_run(engine, cfg, items, facts))
+    return store_run(engine, cfg, items, prepare_run(engine, cfg, items))
 
 
-def prepare_run(
-    engine: Engine, cfg: ImapConfig, items: Items, facts: list[Facts] | None
-) -> PreparedBatch | Exception:
-    """The first half of `ingest_all` (no database): the rows, or why they cannot be built."""
+def prepare_run(engine: Engine, cfg: ImapConfig, items: Items) -> PreparedBatch | Exception:
+    """The first half of `ingest_all` (no database): the header facts and rows, or why
+    they cannot be built."""
     source = f"imap:{cfg.name}"
     try:
         batch = [IngestItem(raw, source, mailbox=cfg.name) for _uid, raw in items]
-        return prepare_batch(engine.dialect, batch, facts)
+        return prepare_batch(engine.dialect, batch)
     except Exception as exc:
         return exc
 
@@ -101,8 +99,8 @@ class ThreadStore:
         self.engine, self.cfg = engine, cfg
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{cfg.name}")
 
-    def submit(self, items: Items, facts: list[Facts]) -> Future[Stored]:
-        return self._writer.submit(ingest_all, self.engine, self.cfg, items, facts)
+    def submit(self, items: Items) -> Future[Stored]:
+        return self._writer.submit(ingest_all, self.engine, self.cfg, items)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

@@ -17,8 +17,8 @@ follows, at most about a second behind (`gateway.inbound.imap.checkpoint`). The 
 
 Fetched batches are stored in runs of a few hundred (`gateway.inbound.imap.pipeline`),
 by a writer thread or, for a backfill, a child process (`gateway.inbound.imap.child`),
-while the next batches are fetched; each run is flagged only after its commit (on a
-second connection during a long sync, `gateway.inbound.imap.ack`), and the checkpoint
+while the next batches are fetched; each run is flagged only after its commit (in
+pieces sent ahead of the next FETCHes, `gateway.inbound.imap.ack`), and the checkpoint
 only after the flags.
 
 MOVE (RFC 6851) is atomic; servers without it get COPY + `\\Deleted` (+ UID EXPUNGE
@@ -43,14 +43,13 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 
 from gateway.config import ImapConfig
-from gateway.inbound.imap.ack import acker_for
+from gateway.inbound.imap.ack import flagger_for
 from gateway.inbound.imap.checkpoint import Checkpointer, flush_quietly, open_checkpoint
 from gateway.inbound.imap.fetch import BodyFetch
 from gateway.inbound.imap.pipeline import Pipeline
 from gateway.inbound.imap.plan import batches, plan, sizes
 from gateway.inbound.imap.progress import Progress
 from gateway.inbound.imap.store import Items, Store, ThreadStore
-from gateway.inbound.ingest import Facts, header_facts
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,6 @@ def _present(cfg: ImapConfig, batch: list[int], bodies: dict[int, bytes]) -> Ite
             continue
         items.append((uid, body))
     return items
-
-
-def _facts(items: Items) -> list[Facts]:
-    return [header_facts(raw) for _uid, raw in items]
 
 
 def sync_folder(
@@ -114,11 +109,11 @@ def sync_folder(
     own: ThreadStore | None = None
     if store is None:
         store = own = ThreadStore(engine, cfg)
-    acker = acker_for(cfg, uidvalidity, len(uids))
-    pipeline = Pipeline(client, cfg, ckpt, store, acker)
+    flagger = flagger_for(client, cfg)
+    pipeline = Pipeline(client, cfg, ckpt, store, flagger)
     # This thread keeps the IMAP connection busy (it is not thread-safe): each FETCH is
-    # sent before the batch before it is scanned (`header_facts`) and handed on, so the
-    # server prepares it meanwhile; the store commits runs in the background.
+    # sent (after the flags of committed mail) before the batch before it is handed on,
+    # so the server works meanwhile; the store scans and commits runs in the background.
     last: tuple[list[int], Items] | None = None
     try:
         count = max(cfg.batch_size, 1)
@@ -127,27 +122,28 @@ def sync_folder(
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
                 if last is not None:
-                    pipeline.add(*last, _facts(last[1]))
+                    pipeline.add(*last)
                 pipeline.drain()
                 return SyncResult(fetched, pipeline.stored, batch[0] - 1, complete=False)
+            if flagger is not None:
+                flagger.send()  # flags of committed mail, set while we scan
             fetch = BodyFetch(client, batch)
-            facts = _facts(last[1]) if last is not None else []
             items = _present(cfg, batch, fetch.result())
+            if flagger is not None:
+                flagger.collect()  # answered before the FETCH was
             if last is not None:
-                pipeline.add(*last, facts)  # may flag a run: no FETCH is outstanding now
+                pipeline.add(*last)  # may flag a run: no FETCH is outstanding now
             last = (batch, items)
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
         if last is not None:
-            pipeline.add(*last, _facts(last[1]))
+            pipeline.add(*last)
         pipeline.drain()
         ckpt.done(max([floor, *uids[-1:]]))
     finally:
         pipeline.close()
         if own is not None:
             own.close()
-        if acker is not None:
-            acker.close()
         flush_quietly(ckpt)
     return SyncResult(fetched, pipeline.stored, max([floor, *uids[-1:]]), complete=True)

@@ -1,8 +1,8 @@
 """The order a run goes through, whatever stores and flags it: commit → flag → checkpoint.
 
-Pure tests with a store and a flagging connection whose futures the test resolves by
-hand; the Dovecot tests (`test_sync_cycle.py`, `test_store_process.py`) show the same
-end to end.
+Pure tests with a store and a flag queue whose futures the test resolves by hand; the
+Dovecot tests (`test_ack.py`, `test_sync_cycle.py`, `test_store_process.py`) show the
+same end to end.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient.exceptions import IMAPClientError
 
 import gateway.inbound.imap.pipeline as imap_pipeline
 from gateway.config import parse_config
-from gateway.inbound.imap.ack import AckerUnavailable
 from gateway.inbound.imap.pipeline import Pipeline
 from gateway.inbound.ingest import IngestResult
 
@@ -26,7 +26,7 @@ class HandStore:
     def __init__(self) -> None:
         self.runs: list[tuple[list[tuple[int, bytes]], Future[Any]]] = []
 
-    def submit(self, items: list[tuple[int, bytes]], facts: list[Any]) -> Future[Any]:
+    def submit(self, items: list[tuple[int, bytes]]) -> Future[Any]:
         future: Future[Any] = Future()
         self.runs.append((items, future))
         return future
@@ -43,7 +43,9 @@ class HandStore:
         pass
 
 
-class HandAcker:
+class HandFlagger:
+    """The sync's flag queue: the test answers its STOREs, or `flush` answers them all."""
+
     def __init__(self) -> None:
         self.flagged: list[tuple[list[int], Future[None]]] = []
 
@@ -51,6 +53,11 @@ class HandAcker:
         future: Future[None] = Future()
         self.flagged.append((uids, future))
         return future
+
+    def flush(self) -> None:
+        for _uids, future in self.flagged:
+            if not future.done():
+                future.set_result(None)
 
 
 class Checkpoints:
@@ -71,13 +78,13 @@ class Server:
         self.flags.append(list(uids))
 
 
-def batch(first: int, count: int = 2) -> tuple[list[int], list[tuple[int, bytes]], list[Any]]:
+def batch(first: int, count: int = 2) -> tuple[list[int], list[tuple[int, bytes]]]:
     uids = list(range(first, first + count))
-    return uids, [(uid, b"raw") for uid in uids], [None] * count
+    return uids, [(uid, b"raw") for uid in uids]
 
 
 @pytest.fixture
-def parts(tmp_path: Path) -> tuple[Pipeline, HandStore, HandAcker, Checkpoints, Server]:
+def parts(tmp_path: Path) -> tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server]:
     cfg = parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
@@ -94,65 +101,58 @@ def parts(tmp_path: Path) -> tuple[Pipeline, HandStore, HandAcker, Checkpoints, 
         },
         base_dir=tmp_path,
     ).imap[0]
-    store, acker, ckpt, server = HandStore(), HandAcker(), Checkpoints(), Server()
-    pipeline = Pipeline(server, cfg, ckpt, store, acker)  # type: ignore[arg-type]
-    return pipeline, store, acker, ckpt, server
+    store, flags, ckpt, server = HandStore(), HandFlagger(), Checkpoints(), Server()
+    pipeline = Pipeline(server, cfg, ckpt, store, flags)  # type: ignore[arg-type]
+    return pipeline, store, flags, ckpt, server
 
 
 def test_flags_follow_the_commit_and_the_checkpoint_follows_the_flags(
-    parts: tuple[Pipeline, HandStore, HandAcker, Checkpoints, Server],
+    parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
 ) -> None:
-    pipeline, store, acker, ckpt, server = parts
+    pipeline, store, flags, ckpt, server = parts
     pipeline.add(*batch(1))  # an idle store takes the first batch at once
     pipeline.add(*batch(3))
-    assert len(store.runs) == 1 and acker.flagged == []  # not committed: nothing flagged
+    assert len(store.runs) == 1 and flags.flagged == []  # not committed: nothing flagged
 
     store.commit(0)
     pipeline.add(*batch(5))
-    assert [uids for uids, _f in acker.flagged] == [[1, 2]] and ckpt.done_uids == []
+    assert [uids for uids, _f in flags.flagged] == [[1, 2]] and ckpt.done_uids == []
 
-    acker.flagged[0][1].set_result(None)  # the second connection has set the flags
+    flags.flagged[0][1].set_result(None)  # the server answered the STORE
     pipeline.add(*batch(7))
     assert ckpt.done_uids == [2] and server.flags == []
 
 
 def test_a_failed_run_flags_its_stored_prefix_then_raises(
-    parts: tuple[Pipeline, HandStore, HandAcker, Checkpoints, Server],
+    parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
 ) -> None:
-    pipeline, store, acker, ckpt, _server = parts
+    pipeline, store, _flags, ckpt, _server = parts
     pipeline.add(*batch(1, 3))
     store.commit(0, stored=1, error=OSError("disk full"))
-    acker.submit = lambda uids: _done()  # type: ignore[method-assign]
     with pytest.raises(OSError, match="disk full"):
         pipeline.drain()
     assert ckpt.done_uids == [1]  # below the message that failed, nothing further
 
 
-def test_without_the_second_connection_the_sync_flags_on_its_own(
-    parts: tuple[Pipeline, HandStore, HandAcker, Checkpoints, Server],
+def test_a_refused_store_fails_the_sync_and_the_checkpoint_stays(
+    parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
 ) -> None:
-    pipeline, store, acker, ckpt, server = parts
+    pipeline, store, flags, ckpt, server = parts
     pipeline.add(*batch(1))
     store.commit(0)
     pipeline.add(*batch(3))
-    acker.flagged[0][1].set_exception(AckerUnavailable("refused"))
-    pipeline.add(*batch(5))
-    assert server.flags == [[1, 2]] and ckpt.done_uids == [2]
-    assert pipeline.acker is None  # and it keeps doing so
+    flags.flagged[0][1].set_exception(IMAPClientError("STORE failed: NO"))
+    with pytest.raises(IMAPClientError, match="STORE failed"):
+        pipeline.add(*batch(5))
+    assert ckpt.done_uids == [] and server.flags == []
 
 
 def test_runs_grow_while_the_store_is_busy(
-    parts: tuple[Pipeline, HandStore, HandAcker, Checkpoints, Server],
+    parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(imap_pipeline, "STORE_CHUNK", 6)
-    pipeline, store, _acker, _ckpt, _server = parts
+    pipeline, store, _flags, _ckpt, _server = parts
     for first in range(1, 12, 2):
         pipeline.add(*batch(first))
     assert [len(items) for items, _f in store.runs] == [2, 6]  # then 4 held back
-
-
-def _done() -> Future[None]:
-    future: Future[None] = Future()
-    future.set_result(None)
-    return future

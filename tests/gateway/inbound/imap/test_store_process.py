@@ -256,3 +256,32 @@ def test_the_pipe_to_a_store_process_holds_a_whole_megabyte() -> None:
     finally:
         reader.close()
         writer.close()
+
+
+@pytest.mark.usefixtures("forks")
+def test_runs_are_answered_in_order_when_one_is_refused_whole(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store process builds a run while the one before commits; a run that never
+    reaches a commit must not hold up the next."""
+    real = imap_child.store_run
+
+    def refuse_uid_999(eng: Engine, cfg: Any, items: Any, prepared: Any) -> Any:
+        if items[0][0] == 999:
+            return [], RuntimeError("refused whole")
+        return real(eng, cfg, items, prepared)
+
+    monkeypatch.setattr(imap_child, "store_run", refuse_uid_999)  # before the fork
+    runs = [[(1, make_message(1)), (2, make_message(2))], [(999, make_message(3))]]
+    runs += [[(4, make_message(4)), (5, make_message(2))]]  # 5 repeats 2
+    store = imap_child.ChildStore(engine, config.imap[0])
+    try:
+        futures = [store.submit(run) for run in runs]
+        answers = [future.result(timeout=60) for future in futures]
+    finally:
+        store.close()
+    assert [len(results) for results, _error in answers] == [2, 0, 2]
+    assert str(answers[1][1]) == "refused whole"
+    assert [r.duplicate for r in answers[2][0]] == [False, True]
+    assert answers[2][0][1].message_pk == answers[0][0][1].message_pk
+    assert sum(message_ids(engine).values()) == 3
