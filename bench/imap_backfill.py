@@ -4,9 +4,10 @@ Both sides fetch the same messages with `BODY.PEEK[]` in the same batch size fro
 same server, in the same run; the baseline only fetches, supportgate also stores every
 message durably (one commit per run of up to 500), flags it after the commit and
 advances its checkpoint after the flags, through `backfill` as `supportgate ingest
---imap` calls it: the store runs in a forked child process while this one keeps the
-connection busy, and the flags go over a second connection (or the store runs in a
-thread, when the process may not fork; the output says which). The folder is selected
+--imap` calls it: the store (header scan, rows, commit) runs in a forked child process
+while this one keeps the connection busy, and the flags of committed runs go out on the
+same connection just ahead of later FETCHes (or the store runs in a thread, when the
+process may not fork; the output says which). The folder is selected
 read-write once before timing, so neither side pays for the bench's freshly appended
 (\\Recent) mail. Each round runs the backfill (flagging with a keyword of its own, so
 every round stores and flags everything) between two runs of the bare loop, and its
