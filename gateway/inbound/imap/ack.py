@@ -3,10 +3,10 @@
 A server writes a run's flags while the client waits (Dovecot on maildir renames a file
 per message: about 25 µs a message, 12 ms for a run of 500), and nothing is fetched
 meanwhile. So during a sync in `seen` or `keyword` mode the flags of committed runs go
-out in pieces, one `UID STORE … +FLAGS.SILENT` just before each FETCH, without waiting:
-the server sets them while the client scans the batch before, then answers the FETCH.
-The STORE's answer arrives before the FETCH's and is read with it (IMAP allows a client
-to send before reading; the server answers in order). A second connection for the flags
+out in pieces, one `UID STORE … +FLAGS.SILENT` just before each FETCH, without waiting
+for its answer: the server sets them, then answers the FETCH, and the client reads both
+answers in one go (IMAP allows a client to send before reading; the server answers in
+order), so the flags cost no round trip of their own. A second connection for the flags
 was measured worse: the server then reports every flag it set to the fetching
 connection as well, one line per message, which both sides pay for.
 
@@ -30,8 +30,8 @@ from gateway.config import ImapConfig
 from gateway.inbound.imap.fetch import untraced
 
 MODES = ("seen", "keyword")
-# The most UIDs one STORE names when flags are not paced by FETCHes (at the end of a
-# sync): short enough for any server's command line, even when the UIDs are scattered.
+# The most UIDs one STORE names: short enough for any server's command line, even when
+# the UIDs are scattered.
 MAX_UIDS = 1000
 
 
@@ -74,7 +74,8 @@ class Flagger:
     `chunk` queued UIDs; `collect` (once the FETCH is read) reads its answer and
     completes the futures of runs now fully flagged; `flush` flags all that is queued
     and waits (only while no other command is outstanding). At the end of a sync,
-    `send(whole=True)` sends all that is queued while the store commits the last runs.
+    `send(whole=True)` sends up to MAX_UIDS at once while the store commits the last
+    runs.
     """
 
     def __init__(self, client: IMAPClient, cfg: ImapConfig, chunk: int) -> None:
@@ -93,11 +94,11 @@ class Flagger:
         return future
 
     def send(self, *, whole: bool = False) -> None:
-        """Send a STORE for up to `chunk` queued UIDs (`whole`: up to MAX_UIDS), without
+        """Send a STORE for up to `chunk` queued UIDs (`whole`: MAX_UIDS), without
         reading its answer; nothing while the last STORE sent is unanswered."""
         if self._sent is not None or not self._queue:
             return
-        limit = max(MAX_UIDS, self.chunk) if whole else self.chunk
+        limit = MAX_UIDS if whole else min(self.chunk, MAX_UIDS)
         pieces: list[tuple[_Queued, int]] = []
         uids: list[int] = []
         for queued in self._queue:
@@ -123,6 +124,8 @@ class Flagger:
         with untraced(self.client) as imap:
             try:
                 typ, data = imap._command_complete("STORE", tag)
+            except imap.abort:
+                raise  # the connection is gone, which the server did not decide
             except imap.error as exc:  # BAD: imaplib raises rather than return it
                 typ, data = "BAD", [str(exc).encode()]
         if typ != "OK":

@@ -5,10 +5,11 @@ reading it off the socket; during a backfill it competed with the store thread f
 interpreter and halved the rate. A FETCH of `BODY.PEEK[]` or `RFC822.SIZE` for known
 UIDs almost always comes back in one of two fixed shapes, so those are matched with one
 regular expression each; so is the flags-only update a server sends when another
-connection (ours, flagging stored runs: `ack.py`) changed flags, which is skipped, as
-the general path would drop it. Anything else in the response (other unsolicited data,
-the items in another order, a NIL body) sends the whole response to imapclient's own
-parser, so the fast path can only be faster, never different.
+connection changed flags (another mail client, or a server that reports our own
+`.SILENT` flags all the same), which is skipped, as the general path would drop it.
+Anything else in the response (other unsolicited data, the items in another order, a
+NIL body) sends the whole response to imapclient's own parser, so the fast path can
+only be faster, never different.
 
 The command goes through the same imaplib calls imapclient's `fetch` makes, without
 the protocol trace imapclient asks imaplib to format when nobody would read it.
@@ -144,7 +145,7 @@ def bodies_from(data: list[Any]) -> dict[int, bytes] | None:
     while i < n:
         element = data[i]
         if isinstance(element, bytes) and _FLAGS_LINE.fullmatch(element):
-            i += 1  # flags another connection set (ours, flagging stored runs)
+            i += 1  # flags set meanwhile: not a body
             continue
         if not isinstance(element, tuple) or len(element) != 2 or i + 1 >= n:
             return None

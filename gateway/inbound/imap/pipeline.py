@@ -17,6 +17,7 @@ fetch.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from gateway.config import ImapConfig
 from gateway.inbound.imap.ack import Flagger, flag
 from gateway.inbound.imap.checkpoint import Checkpointer
 from gateway.inbound.imap.store import Store, Stored
+
+log = logging.getLogger(__name__)
 
 # A run holds up to this many messages (or bytes, unless one batch alone is bigger).
 STORE_CHUNK = 500
@@ -137,7 +140,7 @@ class Pipeline:
         except BaseException:
             # The store itself is gone (a child process that died): what it confirmed
             # before still gets its flags and checkpoint.
-            self._settle(wait=True)
+            self._settle_before_failing()
             raise
         items, batch = run.items, run.batch
         uids = [uid for uid, _raw in items[: len(results)]]
@@ -151,7 +154,7 @@ class Pipeline:
             acknowledge(self.client, self.cfg, uids)
         self.flagging.append(flagging)
         if failure is not None:
-            self._settle(wait=True)
+            self._settle_before_failing()
             raise failure
         self.stored += sum(1 for r in results if not r.duplicate)
 
@@ -169,6 +172,13 @@ class Pipeline:
             self.flagging.popleft()
             if flagging.done is not None:
                 self.ckpt.done(flagging.done)
+
+    def _settle_before_failing(self) -> None:
+        """`_settle(wait=True)` on the way out of a failure, which stays the one raised."""
+        try:
+            self._settle(wait=True)
+        except Exception as exc:
+            log.warning("imap %s: flags of stored mail not set: %s", self.cfg.name, exc)
 
     def close(self) -> None:
         """After an error (IMAP or storage): let the runs in flight finish, so no commit

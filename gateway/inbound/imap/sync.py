@@ -111,34 +111,25 @@ def sync_folder(
         store = own = ThreadStore(engine, cfg)
     flagger = flagger_for(client, cfg)
     pipeline = Pipeline(client, cfg, ckpt, store, flagger)
-    # This thread keeps the IMAP connection busy (it is not thread-safe): each FETCH is
-    # sent (after the flags of committed mail) before the batch before it is handed on,
-    # so the server works meanwhile; the store scans and commits runs in the background.
-    last: tuple[list[int], Items] | None = None
+    # This thread keeps the IMAP connection busy (it is not thread-safe) and hands each
+    # batch on as soon as it is read; the store scans and commits runs in the background.
     try:
         count = max(cfg.batch_size, 1)
         # Any `count` messages of at most MAX_BATCH_BYTES // count bytes fit a batch.
         size_of = sizes(client, uids, small=MAX_BATCH_BYTES // count)
         for batch in batches(uids, size_of, max_count=count, max_bytes=MAX_BATCH_BYTES):
             if stop is not None and stop.is_set():
-                if last is not None:
-                    pipeline.add(*last)
                 pipeline.drain()
                 return SyncResult(fetched, pipeline.stored, batch[0] - 1, complete=False)
             if flagger is not None:
-                flagger.send()  # flags of committed mail, set while we scan
-            fetch = BodyFetch(client, batch)
-            items = _present(cfg, batch, fetch.result())
+                flagger.send()  # flags of committed mail, set just before the FETCH
+            items = _present(cfg, batch, BodyFetch(client, batch).result())
             if flagger is not None:
                 flagger.collect()  # answered before the FETCH was
-            if last is not None:
-                pipeline.add(*last)  # may flag a run: no FETCH is outstanding now
-            last = (batch, items)
+            pipeline.add(batch, items)  # may move a run: no FETCH is outstanding now
             fetched += len(batch)
             if progress is not None:
                 progress.advance(len(batch))
-        if last is not None:
-            pipeline.add(*last)
         pipeline.drain()
         ckpt.done(max([floor, *uids[-1:]]))
     finally:

@@ -32,15 +32,20 @@ class FakeImap:
     debug = 0
     error = imaplib.IMAP4.error
 
-    def __init__(self, refuse: set[str] | None = None) -> None:
+    abort = imaplib.IMAP4.abort
+
+    def __init__(self, refuse: set[str] | None = None, lost: bool = False) -> None:
         self.sent: list[str] = []
         self.refuse = refuse or set()
+        self.lost = lost
 
     def _command(self, *args: Any) -> str:
         self.sent.append(args[2])  # UID STORE <set> +FLAGS.SILENT (flag)
         return f"T{len(self.sent)}"
 
     def _command_complete(self, name: str, tag: str) -> tuple[str, list[bytes]]:
+        if self.lost:
+            raise self.abort("socket error: EOF")
         return ("NO", [b"refused"]) if tag in self.refuse else ("OK", [b"done"])
 
 
@@ -98,6 +103,14 @@ def test_a_refused_store_fails_its_runs_and_every_run_queued_after(cfg: Config) 
     assert all(isinstance(run.exception(), IMAPClientError) for run in runs[1:])
     flags.flush()
     assert imap.sent == ["1:2", "3:4"]  # nothing is sent after a refusal
+
+
+def test_a_connection_lost_during_a_store_is_not_reported_as_a_refusal(cfg: Config) -> None:
+    flags = flagger(cfg, FakeImap(lost=True), chunk=2)
+    flags.submit([1, 2])
+    flags.send()
+    with pytest.raises(imaplib.IMAP4.abort, match="EOF"):
+        flags.collect()
 
 
 @pytest.fixture

@@ -147,6 +147,21 @@ def test_a_refused_store_fails_the_sync_and_the_checkpoint_stays(
     assert ckpt.done_uids == [] and server.flags == []
 
 
+def test_when_the_store_dies_that_is_the_error_even_if_flags_then_fail(
+    parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
+) -> None:
+    pipeline, store, flags, _ckpt, _server = parts
+    pipeline.add(*batch(1))
+    store.runs[0][1].set_exception(RuntimeError("the store process ended"))
+
+    def refused() -> None:
+        raise IMAPClientError("STORE failed: NO")
+
+    flags.flush = refused  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="store process ended"):
+        pipeline.drain()
+
+
 def test_runs_grow_while_the_store_is_busy(
     parts: tuple[Pipeline, HandStore, HandFlagger, Checkpoints, Server],
     monkeypatch: pytest.MonkeyPatch,
