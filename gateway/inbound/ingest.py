@@ -5,13 +5,13 @@ raw bytes and a `received` row in one transaction before it returns. Only then m
 caller answer 250 or flag the IMAP message. Ingest is idempotent: the key is the
 Message-ID, or the SHA-256 of the raw bytes when there is none, under a unique index,
 so two processes racing with the same message still store it once. The SQL it runs is
-compiled once per dialect in `gateway.inbound.statements`.
+compiled once per dialect in `gateway.inbound.statements`; the header facts stored
+with each message (its key among them) are read in `gateway.inbound.facts`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,13 +23,11 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, Sta
 
 from gateway import headers as h
 from gateway.inbound import sqlite_accept
+from gateway.inbound.facts import EMPTY_SUMMARY, Facts, header_facts
 from gateway.inbound.statements import statements
 from storage.models import MessageState, utcnow
 
 log = logging.getLogger(__name__)
-
-# (dedupe key, sha256 hex, Message-ID or None, header summary) of one raw message.
-Facts = tuple[str, str, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +35,6 @@ class IngestResult:
     message_pk: int
     duplicate: bool
     dedupe_key: str
-
-
-def dedupe_key_for(raw: bytes) -> tuple[str, str, str | None]:
-    """(dedupe key, sha256 hex, message-id or None) for raw bytes."""
-    key, digest, mid, _ = header_facts(raw)
-    return key, digest, mid
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +178,7 @@ def _store_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
         # reads the raw bytes later anyway.
         log.warning("storing header facts failed (%s); storing the message bare", exc)
         digest = fact[1]
-        return _insert_one(engine, item, (f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)))
+        return _insert_one(engine, item, (f"sha:{digest}", digest, None, dict(EMPTY_SUMMARY)))
 
 
 def _insert_one(engine: Engine, item: IngestItem, fact: Facts) -> IngestResult:
@@ -280,44 +272,3 @@ def _reverse_path(envelope_from: str | None) -> str | None:
     if envelope_from is None:
         return None
     return h.clean(envelope_from).strip().strip("<>").strip() or "<>"
-
-
-_EMPTY_SUMMARY: dict[str, Any] = {
-    "from_addr": None,
-    "from_name": None,
-    "to_addrs": [],
-    "subject": None,
-    "in_reply_to": None,
-    "references": [],
-}
-
-
-def header_facts(raw: bytes) -> Facts:
-    """Dedupe key, digest, Message-ID and a cheap header summary, from one header scan."""
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        fields = h.quick_headers(raw)
-    except Exception:  # a header block we cannot read still gets stored
-        return f"sha:{digest}", digest, None, dict(_EMPTY_SUMMARY)
-    mid = h.first_msgid(fields.get("message-id"))
-    key = (f"mid:{mid}" if mid else f"sha:{digest}")[:1024]
-    return key, digest, mid, _summary(fields)
-
-
-def _summary(fields: dict[str, str]) -> dict[str, Any]:
-    """Header facts for listing before the full parse runs; never raises."""
-    try:
-        # Addresses come from the raw values; only display names and the subject are
-        # decoded (an encoded word never supplies an address).
-        name, addr = h.split_address(fields.get("from", ""))
-        return {
-            "from_addr": addr or None,
-            "from_name": name or None,
-            "to_addrs": h.split_addresses(fields.get("to", ""))[:100],
-            "subject": h.decode_words(fields.get("subject", ""))[:2000] or None,
-            "in_reply_to": h.first_msgid(fields.get("in-reply-to")),
-            "references": h.message_ids(fields.get("references"))[:100],
-        }
-    except Exception as exc:
-        log.warning("header summary failed: %s", exc)
-        return dict(_EMPTY_SUMMARY)

@@ -107,7 +107,10 @@ class BodyFetch:
     In between, the server prepares the response while the caller works on the batch
     before (IMAP allows a client to send before reading). No other command may be sent
     until the result is read: imaplib files every untagged FETCH under one name, and a
-    second command would take this one's bodies.
+    second command would take this one's bodies. That goes for a second FETCH too: a
+    server may run pipelined FETCHes side by side and interleave their answers (Dovecot
+    does; the bodies of the second then came with the first and were dropped as not
+    asked for).
     """
 
     def __init__(self, client: IMAPClient, uids: Sequence[int]) -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import headers as h
-from gateway.inbound.ingest import dedupe_key_for
+from gateway.inbound.facts import dedupe_key_for
 from gateway.inbound.parse import parse_message
 
 LOCAL = st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,15}", fullmatch=True)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from gateway import headers as h
-from gateway.inbound import ingest as ingest_module
+from gateway.inbound.facts import header_facts
 from gateway.inbound.ingest import IngestItem, ingest, ingest_batch
 from storage.models import AuditLog, Message, RawMessage
 
@@ -111,7 +111,7 @@ def test_quick_header_scan_agrees_with_the_stdlib() -> None:
         b"To: a@b.example,\r\n C <c@d.example>\r\nSubject: long\r\n folded subject\r\n"
         b"Message-ID:\r\n <folded@x>\r\nReferences: <r1@x>\r\n\t<r2@x>\r\n\r\nbody"
     )
-    facts = ingest_module.header_facts(raw)
+    facts = header_facts(raw)
     key, _digest, mid, summary = facts
     assert mid == "folded@x" and key == "mid:folded@x"
     assert summary["from_addr"] == "j@example.com" and summary["from_name"] == "Jürgen"
