@@ -45,6 +45,10 @@ auth_mechanisms = plain login{mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{d}/mail/%u/Maildir
 mail_fsync = never
+# IDLE hears of new mail through inotify; mail that lands while a session is starting
+# IDLE can slip past the watch, and is then noticed only at this check (30 s by
+# default), which a loaded test machine hit once.
+mailbox_idle_check_interval = 1 secs
 first_valid_uid = 1
 first_valid_gid = 1
 {users}
