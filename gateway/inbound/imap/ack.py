@@ -40,11 +40,6 @@ def flag_name(cfg: ImapConfig) -> bytes:
     return b"\\Seen" if cfg.after_store == "seen" else cfg.keyword.encode("ascii")
 
 
-def flag(client: IMAPClient, cfg: ImapConfig, uids: list[int]) -> None:
-    """Set the flag `after_store` names on `uids`, and wait for the answer."""
-    client.add_flags(uids, [flag_name(cfg)], silent=True)
-
-
 def uid_set(uids: list[int]) -> str:
     """`uids` (ascending) as an IMAP sequence set: runs of consecutive UIDs as ranges."""
     parts: list[str] = []

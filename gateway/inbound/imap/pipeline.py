@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from gateway.config import ImapConfig
-from gateway.inbound.imap.ack import Flagger, flag
+from gateway.inbound.imap.ack import Flagger, flagger_for
 from gateway.inbound.imap.checkpoint import Checkpointer
 from gateway.inbound.imap.store import Store, Stored
 
@@ -39,12 +39,11 @@ IN_FLIGHT = 2
 
 
 def acknowledge(client: IMAPClient, cfg: ImapConfig, uids: list[int]) -> None:
-    """Tell the server these messages are stored, as `after_store` says."""
-    if not uids or cfg.after_store == "none":
+    """Tell the server these messages are stored, as `after_store` says (`move` or
+    `none`: flags go through the Flagger)."""
+    if not uids or cfg.after_store != "move":
         return
-    if cfg.after_store in ("seen", "keyword"):
-        flag(client, cfg, uids)
-    elif client.has_capability("MOVE"):
+    if client.has_capability("MOVE"):
         client.move(uids, cfg.move_to)
     else:
         client.copy(uids, cfg.move_to)
@@ -76,9 +75,9 @@ class Pipeline:
     """Hands runs to the store and acknowledges each, in order, once it is committed.
 
     Only call `add` and `drain` while no other IMAP command is outstanding on `client`:
-    finishing a run may send the flag or move command. With a `flagger`, flags are
-    queued there (the sync sends them ahead of its FETCHes), and the checkpoint waits
-    for them.
+    finishing a run may send the move command. In `seen` and `keyword` mode flags are
+    queued in `flagger` (the sync sends them ahead of its FETCHes), and the checkpoint
+    waits for them.
     """
 
     def __init__(
@@ -90,7 +89,7 @@ class Pipeline:
         flagger: Flagger | None = None,
     ) -> None:
         self.client, self.cfg, self.ckpt, self.store = client, cfg, ckpt, store
-        self.flagger = flagger
+        self.flagger = flagger if flagger is not None else flagger_for(client, cfg)
         self.held = _Run()
         self.in_flight: deque[_Run] = deque()
         self.flagging: deque[_Flagging] = deque()

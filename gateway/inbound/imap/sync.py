@@ -43,7 +43,6 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 
 from gateway.config import ImapConfig
-from gateway.inbound.imap.ack import flagger_for
 from gateway.inbound.imap.checkpoint import Checkpointer, flush_quietly, open_checkpoint
 from gateway.inbound.imap.fetch import BodyFetch
 from gateway.inbound.imap.pipeline import Pipeline
@@ -109,8 +108,8 @@ def sync_folder(
     own: ThreadStore | None = None
     if store is None:
         store = own = ThreadStore(engine, cfg)
-    flagger = flagger_for(client, cfg)
-    pipeline = Pipeline(client, cfg, ckpt, store, flagger)
+    pipeline = Pipeline(client, cfg, ckpt, store)
+    flagger = pipeline.flagger
     # This thread keeps the IMAP connection busy (it is not thread-safe) and hands each
     # batch on as soon as it is read; the store scans and commits runs in the background.
     try:
